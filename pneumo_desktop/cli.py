@@ -1,0 +1,173 @@
+"""`pneumo-desktop` command line: score, train, evaluate, self-test; no argument starts the GUI."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pneumo_desktop import __version__
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr: count, images/s and time left."""
+
+    def __init__(self, total: int, label: str = "scoring", stream=None):
+        self.total, self.label = total, label
+        self.stream = stream or sys.stderr
+        self.started = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, done: int, extra: str = "") -> None:
+        now = time.perf_counter()
+        if done < self.total and now - self.last < 0.1:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-9)
+        eta = (self.total - done) / rate if rate > 0 else 0.0
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                          f"{done}/{self.total}  {rate:5.1f} img/s  ETA {eta:4.0f}s {extra}")
+        if done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pneumo-desktop",
+        description="Pediatric chest X-ray pneumonia screening (decision support only). "
+                    "Without a command, the desktop app starts.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    score = sub.add_parser("score", help="score images and folders into a CSV")
+    score.add_argument("paths", nargs="+", help="image files (JPEG, PNG, TIFF, DICOM) or folders")
+    score.add_argument("--out", required=True, help="CSV file to write")
+    score.add_argument("--model", help="model bundle folder (default: the shipped model)")
+    score.add_argument("--heatmaps", help="folder for heat-map overlay PNGs")
+    score.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
+    score.add_argument("--batch-size", type=int, default=16)
+
+    train = sub.add_parser("train", help="train or fine-tune a model on a labelled folder")
+    train.add_argument("data", help="folder with NORMAL/ and PNEUMONIA/ (or train/val/test/...)")
+    train.add_argument("--out", required=True, help="bundle folder to write")
+    train.add_argument("--arch", default="compact_cnn")
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--image-size", type=int, default=224)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--init-from", help="bundle to fine-tune from")
+    train.add_argument("--folds", type=int, default=0, help="k-fold cross-validation first")
+    train.add_argument("--seed", type=int, default=42)
+    train.add_argument("--target-sensitivity", type=float, default=0.95)
+    train.add_argument("--val-fraction", type=float, default=0.15)
+    train.add_argument("--test-fraction", type=float, default=0.15)
+    train.add_argument("--holdout", action="append", default=[],
+                       help="folder of studies to exclude from training (same file names)")
+    train.add_argument("--equalize", choices=["none", "clahe"], default="none")
+    train.add_argument("--name", help="model name in the card (default: the folder name)")
+    train.add_argument("--limit", type=int, default=0, help="use at most N images (quick runs)")
+
+    evaluate = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
+    evaluate.add_argument("data")
+    evaluate.add_argument("--model", help="model bundle folder (default: the shipped model)")
+    evaluate.add_argument("--out", required=True, help="JSON report to write")
+    evaluate.add_argument("--plots", help="folder for ROC / confusion-matrix PNGs")
+    evaluate.add_argument("--threshold", type=float)
+
+    sub.add_parser("self-test", help="load the default model and score a synthetic image")
+    sub.add_parser("gui", help="start the desktop app")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = _parser()
+    if not argv:
+        return _gui()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code else EXIT_OK
+    handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
+                "self-test": _self_test, "gui": lambda _: _gui()}
+    from pneumo_desktop.core.errors import PneumoError
+
+    try:
+        return handlers[args.command](args)
+    except PneumoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if args.command != "self-test" else EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+def _bundle(path: str | None):
+    from pneumo_desktop.core.bundle import default_bundle_path, read_bundle
+
+    return read_bundle(Path(path) if path else default_bundle_path())
+
+
+def _score(args) -> int:
+    from pneumo_desktop.core.discovery import collect_inputs
+    from pneumo_desktop.core.errors import PneumoError
+
+    paths = collect_inputs(args.paths)
+    if not paths:
+        print("error: no images found in the given paths", file=sys.stderr)
+        return EXIT_USAGE
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        print("error: --threshold must be between 0 and 1", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        bundle = _bundle(args.model)
+    except PneumoError as exc:
+        print(f"error: no usable model: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    from pneumo_desktop.core.inference import Predictor
+    from pneumo_desktop.core.scoring import score_to_csv
+
+    predictor = Predictor(bundle, batch_size=args.batch_size, threshold=args.threshold)
+    bar = ProgressBar(len(paths))
+    summary = score_to_csv(predictor, paths, args.out, heatmap_dir=args.heatmaps,
+                           progress=lambda done, total, item: bar.update(done))
+    print(f"{summary.scored} scored, {summary.failed} failed, "
+          f"{summary.images_per_second:.1f} images/s -> {args.out}", file=sys.stderr)
+    return EXIT_PARTIAL if summary.failed else EXIT_OK
+
+
+def _train(args) -> int:
+    from pneumo_desktop.core.training import TrainConfig, run_training_cli
+
+    config = TrainConfig(
+        architecture=args.arch, image_size=args.image_size, epochs=args.epochs,
+        batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
+        target_sensitivity=args.target_sensitivity, val_fraction=args.val_fraction,
+        test_fraction=args.test_fraction, init_from=args.init_from, folds=args.folds,
+        equalize=args.equalize, holdout=args.holdout, limit=args.limit)
+    return run_training_cli(args.data, args.out, config, name=args.name)
+
+
+def _evaluate(args) -> int:
+    from pneumo_desktop.core.evaluation import run_evaluation_cli
+
+    return run_evaluation_cli(args.data, _bundle(args.model), args.out, plots=args.plots,
+                              threshold=args.threshold)
+
+
+def _self_test(_args) -> int:
+    from pneumo_desktop.core.selftest import run_self_test
+
+    return EXIT_OK if run_self_test(print) else EXIT_FAILURE
+
+
+def _gui() -> int:
+    from pneumo_desktop.gui.app import run_app
+
+    return run_app()

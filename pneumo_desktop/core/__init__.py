@@ -1,0 +1,1 @@
+"""Headless core: image I/O, model bundles, inference, training and metrics. Never imports Qt."""

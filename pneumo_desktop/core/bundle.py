@@ -1,0 +1,182 @@
+"""Model bundles: a folder with `model.keras` and `model.json` (the model card)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pneumo_desktop.core.atomic import atomic_directory
+from pneumo_desktop.core.errors import BundleError
+
+MODEL_FILE = "model.keras"
+CARD_FILE = "model.json"
+FORMAT_VERSION = 1
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+REQUIRED_FIELDS = ("format_version", "name", "architecture", "input_size", "preprocessing",
+                   "class_names", "threshold", "sha256")
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class ModelCard:
+    """What `model.json` says about a model."""
+
+    name: str
+    architecture: str
+    input_size: int
+    threshold: float
+    preprocessing: dict[str, Any] = field(default_factory=lambda: {"resize": "stretch",
+                                                                   "interpolation": "area"})
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    threshold_rule: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    app_version: str = ""
+    sha256: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str = "model.json") -> ModelCard:
+        missing = [key for key in REQUIRED_FIELDS if key not in data]
+        if missing:
+            raise BundleError(f"{where}: missing field(s) {', '.join(missing)}")
+        if data["format_version"] > FORMAT_VERSION:
+            raise BundleError(f"{where}: made by a newer Pneumo Desktop (format "
+                              f"{data['format_version']}); update the app")
+        if list(data["class_names"]) != list(CLASS_NAMES):
+            raise BundleError(f"{where}: class names {data['class_names']} are not "
+                              f"{list(CLASS_NAMES)}")
+        threshold = data["threshold"]
+        if not isinstance(threshold, int | float) or not 0.0 < threshold < 1.0:
+            raise BundleError(f"{where}: threshold {threshold!r} is not between 0 and 1")
+        size = data["input_size"]
+        if not isinstance(size, int) or not 32 <= size <= 1024:
+            raise BundleError(f"{where}: input_size {size!r} is not a size in pixels")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class ModelBundle:
+    """A model folder whose card has been read and whose weights file has been verified."""
+
+    path: Path
+    card: ModelCard
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / MODEL_FILE
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    def load_keras_model(self):
+        """The Keras model (imports TensorFlow; call off the GUI thread)."""
+        from pneumo_desktop.core.backend import keras_module
+
+        keras = keras_module()
+        try:
+            return keras.saving.load_model(self.model_file, compile=False)
+        except Exception as exc:
+            raise BundleError(f"{self.path.name}: model.keras cannot be loaded ({exc})") from None
+
+
+def read_bundle(path: str | os.PathLike, verify: bool = True) -> ModelBundle:
+    """Read a bundle's card and check that model.keras matches its sha256."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"No model folder at {path}")
+    card_path, model_path = path / CARD_FILE, path / MODEL_FILE
+    if not card_path.is_file():
+        raise BundleError(f"{path.name}: no {CARD_FILE} (not a model bundle)")
+    if not model_path.is_file():
+        raise BundleError(f"{path.name}: no {MODEL_FILE} (not a model bundle)")
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BundleError(f"{path.name}/{CARD_FILE} is not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise BundleError(f"{path.name}/{CARD_FILE} is not a JSON object")
+    card = ModelCard.from_json(data, f"{path.name}/{CARD_FILE}")
+    if verify and sha256_of(model_path) != card.sha256:
+        raise BundleError(f"{path.name}: model.keras does not match the checksum in model.json "
+                          "(the file is corrupt or was replaced)")
+    return ModelBundle(path, card)
+
+
+def write_bundle(path: str | os.PathLike, model, card: ModelCard) -> ModelBundle:
+    """Save a Keras model and its card as a bundle, atomically (all or nothing)."""
+    from pneumo_desktop import __version__
+
+    path = Path(path)
+    with atomic_directory(path) as tmp:
+        model.save(tmp / MODEL_FILE)
+        card.sha256 = sha256_of(tmp / MODEL_FILE)
+        card.app_version = card.app_version or __version__
+        (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2) + "\n", "utf-8")
+        for extra in ("README.md",):
+            if (path / extra).is_file():
+                shutil.copy2(path / extra, tmp / extra)
+    return read_bundle(path)
+
+
+def default_model_dirs() -> list[Path]:
+    """Where bundles live: the app's own `models/` and the user's data folder."""
+    return [builtin_models_dir(), user_models_dir()]
+
+
+def builtin_models_dir() -> Path:
+    """`models/` shipped with the app (source tree, or the PyInstaller bundle)."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "models"
+    return Path(__file__).resolve().parents[2] / "models"
+
+
+def user_models_dir() -> Path:
+    """The user's own models (fine-tuned in the clinic)."""
+    base = os.environ.get("PNEUMO_DATA_DIR")
+    if base:
+        return Path(base) / "models"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    if sys.platform == "win32":
+        xdg = os.environ.get("LOCALAPPDATA", xdg)
+    return Path(xdg) / "pneumo-desktop" / "models"
+
+
+def default_bundle_path() -> Path:
+    return builtin_models_dir() / "default"
+
+
+def list_bundles(folders: list[Path] | None = None) -> list[tuple[Path, ModelBundle | BundleError]]:
+    """Every folder that looks like a bundle, with its bundle or the error that stops it."""
+    found: list[tuple[Path, ModelBundle | BundleError]] = []
+    for folder in folders or default_model_dirs():
+        if not folder.is_dir():
+            continue
+        for child in sorted(p for p in folder.iterdir() if p.is_dir()
+                            and not p.name.startswith(".")):
+            if (child / CARD_FILE).exists() or (child / MODEL_FILE).exists():
+                try:
+                    found.append((child, read_bundle(child)))
+                except BundleError as exc:
+                    found.append((child, exc))
+    return found

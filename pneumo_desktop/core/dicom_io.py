@@ -1,0 +1,107 @@
+"""DICOM radiographs through pydicom: modality LUT, VOI LUT / window, MONOCHROME1 inversion."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+
+from pneumo_desktop.core.errors import ImageLoadError
+from pneumo_desktop.core.image_io import MAX_PIXELS, XRayImage, stretch_to_uint8, to_gray8
+
+#: Tags shown to the clinician; identifying ones only on request.
+DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
+                "InstitutionName", "PhotometricInterpretation", "BitsStored")
+PATIENT_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge")
+
+
+def decode_dicom(data: bytes, *, name: str = "image.dcm",
+                 include_patient: bool = False) -> XRayImage:
+    """Decode one single-frame DICOM image to 8-bit grayscale (bone bright)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as exc:
+        raise ImageLoadError(f"{name}: damaged DICOM file ({exc})") from None
+
+    if "PixelData" not in ds:
+        raise ImageLoadError(f"{name}: DICOM without pixel data (a report or index, not an image)")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ImageLoadError(
+            f"{name}: multi-frame DICOM ({frames} frames) is not supported; "
+            "export the radiograph as a single image"
+        )
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    if rows * cols == 0:
+        raise ImageLoadError(f"{name}: DICOM without image size (Rows/Columns missing)")
+    if rows * cols > MAX_PIXELS:
+        raise ImageLoadError(f"{name}: image too large ({cols} x {rows} pixels)")
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is None or "TransferSyntaxUID" not in meta:
+        # Lenient read of a file without meta header: take the encoding pydicom detected.
+        ds.file_meta = meta or pydicom.dataset.FileMetaDataset()
+        implicit = getattr(ds, "original_encoding", (True, True))[0]
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit \
+            else ExplicitVRLittleEndian
+    syntax = ds.file_meta.TransferSyntaxUID
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            stored = ds.pixel_array
+    except Exception as exc:  # codec missing, truncated pixel data, …
+        raise ImageLoadError(
+            f"{name}: cannot decode the DICOM pixels ({syntax.name}): {exc}"
+        ) from None
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if stored.ndim == 3:  # colour secondary capture: pydicom gives RGB
+        return XRayImage(to_gray8(stored[:, :, ::-1].copy()), (rows, cols), "DICOM",
+                         _metadata(ds, include_patient))
+    pixels = _to_display(ds, stored)
+    if photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    return XRayImage(pixels, (rows, cols), "DICOM", _metadata(ds, include_patient))
+
+
+def _to_display(ds, stored: np.ndarray) -> np.ndarray:
+    """Apply the modality LUT and the first VOI window (or the data range) -> uint8."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    values = apply_modality_lut(stored, ds).astype(np.float32)
+    if "VOILUTSequence" in ds or str(ds.get("VOILUTFunction", "LINEAR")).upper() != "LINEAR":
+        return stretch_to_uint8(apply_voi_lut(values, ds, index=0))
+    center, width = _first(ds.get("WindowCenter")), _first(ds.get("WindowWidth"))
+    if center is not None and width is not None and width >= 1:
+        # DICOM PS3.3 C.11.2.1.2.1 linear window
+        low = center - 0.5 - (width - 1) / 2
+        high = center - 0.5 + (width - 1) / 2
+        return stretch_to_uint8(np.clip(values, low, high), low, high)
+    return stretch_to_uint8(values)
+
+
+def _first(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value[0] if hasattr(value, "__len__") and not isinstance(value, str)
+                     else value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _metadata(ds, include_patient: bool) -> dict[str, str]:
+    tags = DISPLAY_TAGS + (PATIENT_TAGS if include_patient else ())
+    out = {tag: str(ds.get(tag)) for tag in tags if ds.get(tag) not in (None, "")}
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None:
+        out["TransferSyntax"] = syntax.name
+    return out

@@ -1,0 +1,105 @@
+"""Scoring many files into a CSV: one row per input, bad files included, written atomically."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from pneumo_desktop.core.atomic import atomic_open, atomic_write_bytes
+from pneumo_desktop.core.heatmaps import overlay
+from pneumo_desktop.core.inference import Predictor, ScoredFile
+
+CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error")
+
+
+@dataclass
+class BatchSummary:
+    scored: int = 0
+    failed: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def images_per_second(self) -> float:
+        return self.scored / self.seconds if self.seconds > 0 else 0.0
+
+
+def csv_row(item: ScoredFile, model_name: str, threshold: float) -> dict[str, str]:
+    """The CSV row for one file (same columns in the CLI and the GUI export)."""
+    pred = item.prediction
+    return {
+        "path": str(item.path),
+        "probability": f"{pred.probability:.6f}" if pred else "",
+        "prediction": pred.label if pred else "",
+        "threshold": f"{threshold:.6f}",
+        "model": model_name,
+        "error": item.error or "",
+    }
+
+
+def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, str]]) -> None:
+    """Write rows to `path` atomically."""
+    with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_overlay(item: ScoredFile, folder: Path, used: set[str]) -> Path:
+    """Save the image with its heat map as `<stem>_heatmap.png` (numbered if taken)."""
+    stem = item.path.stem
+    name, n = f"{stem}_heatmap.png", 1
+    while name in used:
+        n += 1
+        name = f"{stem}_{n}_heatmap.png"
+    used.add(name)
+    target = folder / name
+    rgb = overlay(item.image.pixels, item.prediction.heatmap)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if ok:
+        atomic_write_bytes(target, encoded.tobytes())
+    return target
+
+
+def score_to_csv(
+    predictor: Predictor,
+    paths: list[Path],
+    out_csv: str | os.PathLike,
+    *,
+    heatmap_dir: str | os.PathLike | None = None,
+    progress: Callable[[int, int, ScoredFile], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> BatchSummary:
+    """Score `paths`, streaming rows into a temporary file renamed to `out_csv` at the end.
+
+    An interrupted run leaves no CSV at `out_csv` (an earlier one stays untouched).
+    """
+    summary, started = BatchSummary(), time.perf_counter()
+    folder = Path(heatmap_dir) if heatmap_dir else None
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    with atomic_open(out_csv, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        results = predictor.score_files(paths, heatmaps=folder is not None, cancelled=cancelled)
+        for done, item in enumerate(results, start=1):
+            writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold))
+            if item.prediction:
+                summary.scored += 1
+                if folder:
+                    write_overlay(item, folder, used)
+                    item.image = None
+            else:
+                summary.failed += 1
+            if progress:
+                progress(done, len(paths), item)
+        summary.cancelled = summary.scored + summary.failed < len(paths)
+    summary.seconds = time.perf_counter() - started
+    return summary

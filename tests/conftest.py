@@ -1,0 +1,73 @@
+"""Shared fixtures: tiny model bundles and synthetic images made by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} is absent")
+    return path
+
+
+def make_bundle(folder: Path, arch: str = "custom_cnn", size: int = 64, threshold: float = 0.5,
+                seed: int = 0, name: str | None = None):
+    """A randomly initialised bundle (with a non-trivial logit weight so CAMs are not flat)."""
+    import keras
+
+    from pneumo_desktop.core.architectures import build_model
+    from pneumo_desktop.core.bundle import ModelCard, write_bundle
+
+    keras.utils.set_random_seed(seed)
+    model = build_model(arch, size)
+    card = ModelCard(name=name or folder.name, architecture=arch, input_size=size,
+                     threshold=threshold)
+    return write_bundle(folder, model, card)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """Path of a session-wide tiny custom_cnn bundle (64 px)."""
+    folder = tmp_path_factory.mktemp("bundles") / "tiny"
+    make_bundle(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor(tiny_bundle):
+    from pneumo_desktop.core.bundle import read_bundle
+    from pneumo_desktop.core.inference import Predictor
+
+    return Predictor(read_bundle(tiny_bundle), batch_size=4)
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    """A folder with good synthetic images (JPEG, PNG) and broken files."""
+    import cv2
+
+    from pneumo_desktop.core.synthetic import synthetic_chest
+
+    folder = tmp_path / "studies"
+    (folder / "sub").mkdir(parents=True)
+    for i in range(3):
+        cv2.imwrite(str(folder / f"study{i}.jpg"), synthetic_chest(300, seed=i, opacity=i % 2 == 1))
+    cv2.imwrite(str(folder / "sub" / "study3.png"), synthetic_chest(256, seed=3))
+    (folder / "empty.jpg").write_bytes(b"")
+    good = (folder / "study0.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden.jpg").write_bytes(good)
+    return folder
