@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--image-size", type=int, default=224)
-    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--lr", type=float, help="learning rate (1e-3; 1e-4 when fine-tuning)")
     train.add_argument("--init-from", help="bundle to fine-tune from")
     train.add_argument("--folds", type=int, default=0, help="k-fold cross-validation first")
     train.add_argument("--seed", type=int, default=42)
@@ -124,6 +124,12 @@ def _score(args) -> int:
         return EXIT_USAGE
     if args.threshold is not None and not 0 < args.threshold < 1:
         print("error: --threshold must be between 0 and 1", file=sys.stderr)
+        return EXIT_USAGE
+    if Path(args.out).is_dir():
+        print(f"error: --out {args.out} is a folder; give a CSV file name", file=sys.stderr)
+        return EXIT_USAGE
+    if args.heatmaps and Path(args.heatmaps).exists() and not Path(args.heatmaps).is_dir():
+        print(f"error: --heatmaps {args.heatmaps} is a file; give a folder", file=sys.stderr)
         return EXIT_USAGE
     try:
         bundle = _bundle(args.model)

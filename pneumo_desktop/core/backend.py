@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -15,10 +16,8 @@ def keras_module():
         import tensorflow as tf
 
         for gpu in tf.config.list_physical_devices("GPU"):
-            try:
+            with contextlib.suppress(RuntimeError):  # already initialised by the caller
                 tf.config.experimental.set_memory_growth(gpu, True)
-            except RuntimeError:  # already initialised by the caller
-                pass
     import keras
 
     from pneumo_desktop.core import layers  # noqa: F401  (registers custom layers)

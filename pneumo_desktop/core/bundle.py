@@ -57,10 +57,19 @@ class ModelCard:
         missing = [key for key in REQUIRED_FIELDS if key not in data]
         if missing:
             raise BundleError(f"{where}: missing field(s) {', '.join(missing)}")
-        if data["format_version"] > FORMAT_VERSION:
+        version = data["format_version"]
+        if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            raise BundleError(f"{where}: format_version {version!r} is not a version number")
+        if version > FORMAT_VERSION:
             raise BundleError(f"{where}: made by a newer Pneumo Desktop (format "
-                              f"{data['format_version']}); update the app")
-        if list(data["class_names"]) != list(CLASS_NAMES):
+                              f"{version}); update the app")
+        for key in ("name", "architecture"):
+            if not isinstance(data[key], str) or not data[key].strip():
+                raise BundleError(f"{where}: {key} {data[key]!r} is not a non-empty text")
+        if not isinstance(data["preprocessing"], dict):
+            raise BundleError(f"{where}: preprocessing {data['preprocessing']!r} is not an "
+                              "object")
+        if not isinstance(data["class_names"], list) or data["class_names"] != list(CLASS_NAMES):
             raise BundleError(f"{where}: class names {data['class_names']} are not "
                               f"{list(CLASS_NAMES)}")
         threshold = data["threshold"]
@@ -113,10 +122,16 @@ def read_bundle(path: str | os.PathLike, verify: bool = True) -> ModelBundle:
         data = json.loads(card_path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path.name}/{CARD_FILE} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise BundleError(f"{path.name}/{CARD_FILE} cannot be read ({exc.strerror})") from None
     if not isinstance(data, dict):
         raise BundleError(f"{path.name}/{CARD_FILE} is not a JSON object")
     card = ModelCard.from_json(data, f"{path.name}/{CARD_FILE}")
-    if verify and sha256_of(model_path) != card.sha256:
+    try:
+        mismatch = verify and sha256_of(model_path) != card.sha256
+    except OSError as exc:
+        raise BundleError(f"{path.name}/{MODEL_FILE} cannot be read ({exc.strerror})") from None
+    if mismatch:
         raise BundleError(f"{path.name}: model.keras does not match the checksum in model.json "
                           "(the file is corrupt or was replaced)")
     return ModelBundle(path, card)

@@ -7,30 +7,41 @@ import warnings
 
 import numpy as np
 
+from pneumo_desktop.core import image_io
 from pneumo_desktop.core.errors import ImageLoadError
-from pneumo_desktop.core.image_io import MAX_PIXELS, XRayImage, stretch_to_uint8, to_gray8
+from pneumo_desktop.core.image_io import XRayImage, stretch_to_uint8, to_gray8
 
 #: Tags shown to the clinician; identifying ones only on request.
 DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
                 "InstitutionName", "PhotometricInterpretation", "BitsStored")
 PATIENT_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge")
 
+_PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
+_IMAGE_GROUPS = frozenset({0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
+
 
 def decode_dicom(data: bytes, *, name: str = "image.dcm",
                  include_patient: bool = False) -> XRayImage:
     """Decode one single-frame DICOM image to 8-bit grayscale (bone bright)."""
     import pydicom
-    from pydicom.errors import InvalidDicomError
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = pydicom.dcmread(io.BytesIO(data), force=True)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as exc:
+    except Exception as exc:  # a damaged header fails anywhere in the parser (struct.error, …)
         raise ImageLoadError(f"{name}: damaged DICOM file ({exc})") from None
 
     if "PixelData" not in ds:
+        tags = list(ds.keys())
+        has_elements = any(tag.group in _IMAGE_GROUPS for tag in tags)
+        # The pixel element is there but could not be read, or the file stops after its header.
+        if _PIXEL_DATA_TAG in data or (not has_elements and data[128:132] == b"DICM"):
+            raise ImageLoadError(f"{name}: truncated or damaged DICOM file (the pixel data "
+                                 "cannot be read)")
+        if not has_elements:
+            raise ImageLoadError(f"{name}: not a DICOM file (no DICOM elements found)")
         raise ImageLoadError(f"{name}: DICOM without pixel data (a report or index, not an image)")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
@@ -41,8 +52,11 @@ def decode_dicom(data: bytes, *, name: str = "image.dcm",
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows * cols == 0:
         raise ImageLoadError(f"{name}: DICOM without image size (Rows/Columns missing)")
-    if rows * cols > MAX_PIXELS:
-        raise ImageLoadError(f"{name}: image too large ({cols} x {rows} pixels)")
+    if rows * cols > image_io.MAX_PIXELS:
+        raise ImageLoadError(
+            f"{name}: image too large ({cols} x {rows} pixels; the limit is "
+            f"{image_io.MAX_PIXELS // 1_000_000} megapixels)"
+        )
 
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:

@@ -50,6 +50,8 @@ class Predictor:
 
         keras = keras_module()
         self.bundle = bundle
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise PneumoError(f"Batch size {batch_size!r} must be a whole number of at least 1")
         self.batch_size = batch_size
         self.threshold = bundle.card.threshold if threshold is None else float(threshold)
         if not 0.0 < self.threshold < 1.0:
@@ -135,7 +137,8 @@ class Predictor:
                     return
                 yield from self._score_chunk(chunk, heatmaps)
 
-    def _score_chunk(self, chunk: list[tuple[Path, Future]], heatmaps: bool) -> Iterator[ScoredFile]:
+    def _score_chunk(self, chunk: list[tuple[Path, Future]],
+                     heatmaps: bool) -> Iterator[ScoredFile]:
         results: list[ScoredFile] = []
         good: list[tuple[ScoredFile, np.ndarray]] = []
         for path, future in chunk:

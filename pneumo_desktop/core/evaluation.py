@@ -1,0 +1,116 @@
+"""`pneumo-desktop evaluate`: a model on a labelled folder -> JSON report and plots."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumo_desktop.core import metrics
+from pneumo_desktop.core.atomic import atomic_open
+from pneumo_desktop.core.bundle import ModelBundle
+from pneumo_desktop.core.datasets import scan_dataset
+
+
+def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float | None = None,
+                    progress=None) -> dict[str, Any]:
+    """Score every labelled image (the `test` split only, in the Kaggle layout) and report."""
+    from pneumo_desktop.core.inference import Predictor
+
+    scan = scan_dataset(data_dir)
+    samples = scan.samples
+    if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
+        samples = [s for s in samples if s.split == "test"]
+    predictor = Predictor(bundle, threshold=threshold)
+    labels, scores, errors = [], [], []
+    for i, (sample, item) in enumerate(zip(samples, predictor.score_files(
+            [s.path for s in samples]), strict=True)):
+        if item.prediction is None:
+            errors.append({"path": str(sample.path), "error": item.error})
+        else:
+            labels.append(sample.label)
+            scores.append(item.prediction.probability)
+        if progress:
+            progress(i + 1, len(samples))
+    report = metrics.report(np.array(labels), np.array(scores), predictor.threshold)
+    report.update(model=bundle.name, data=str(Path(data_dir).resolve()), errors=errors)
+    return report
+
+
+def save_plots(report: dict[str, Any], folder: str | Path, bundle: ModelBundle | None = None
+               ) -> list[Path]:
+    """ROC curve, confusion matrix and (if the card has them) training curves as PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+
+    fig = Figure(figsize=(5, 5), dpi=120)
+    ax = fig.add_subplot()
+    fpr = [p["fpr"] for p in report["roc"]]
+    tpr = [p["tpr"] for p in report["roc"]]
+    ax.plot(fpr, tpr, lw=2, label=f"AUC {report['auc']:.3f}")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1)
+    ax.plot(1 - report["specificity"], report["sensitivity"], "o", color="crimson",
+            label=f"threshold {report['threshold']:.3f}")
+    ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC curve", xlim=(0, 1),
+           ylim=(0, 1.01))
+    ax.legend(loc="lower right")
+    written.append(folder / "roc.png")
+    fig.savefig(written[-1], bbox_inches="tight")
+
+    fig = Figure(figsize=(4.5, 4), dpi=120)
+    ax = fig.add_subplot()
+    cm = np.array(report["confusion_matrix"])
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), value in np.ndenumerate(cm):
+        ax.text(j, i, str(value), ha="center", va="center",
+                color="white" if value > cm.max() / 2 else "black", fontsize=14)
+    ax.set(xticks=[0, 1], yticks=[0, 1], xticklabels=["NORMAL", "PNEUMONIA"],
+           yticklabels=["NORMAL", "PNEUMONIA"], xlabel="predicted", ylabel="truth",
+           title="Confusion matrix")
+    written.append(folder / "confusion_matrix.png")
+    fig.savefig(written[-1], bbox_inches="tight")
+
+    history = (bundle.card.training.get("history") if bundle else None) or {}
+    if history.get("loss"):
+        fig = Figure(figsize=(9, 3.5), dpi=120)
+        for k, key in enumerate(("loss", "auc")):
+            ax = fig.add_subplot(1, 2, k + 1)
+            epochs = np.arange(1, len(history[key]) + 1)
+            ax.plot(epochs, history[key], label="training")
+            ax.plot(epochs, history[f"val_{key}"], label="validation")
+            ax.set(xlabel="epoch", title=key.upper() if key == "auc" else "loss")
+            ax.legend()
+        written.append(folder / "training_curves.png")
+        fig.savefig(written[-1], bbox_inches="tight")
+    return written
+
+
+def run_evaluation_cli(data_dir: str, bundle: ModelBundle, out: str, plots: str | None = None,
+                       threshold: float | None = None) -> int:
+    from pneumo_desktop.cli import ProgressBar
+
+    bar: ProgressBar | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or ProgressBar(total, "evaluating")
+        bar.update(done)
+
+    report = evaluate_folder(data_dir, bundle, threshold, progress)
+    with atomic_open(out, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    if plots:
+        save_plots(report, plots, bundle)
+    print(f"n {report['n']}: AUC {report['auc']:.4f}, accuracy {report['accuracy']:.3f}, "
+          f"sensitivity {report['sensitivity']:.3f}, specificity {report['specificity']:.3f} "
+          f"at threshold {report['threshold']:.4f} -> {out}", file=sys.stderr)
+    return 3 if report["errors"] else 0

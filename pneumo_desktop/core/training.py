@@ -1,0 +1,474 @@
+"""Training and fine-tuning: tf.data over an in-memory cache, best checkpoint on validation AUC,
+Platt calibration folded into the model, and the operating point for a target sensitivity.
+
+Progress goes through `TrainingCallbacks` (plain Python): the CLI prints it, the GUI plots it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumo_desktop.core import metrics
+from pneumo_desktop.core.architectures import LOGIT_LAYER
+from pneumo_desktop.core.bundle import ModelBundle, ModelCard, read_bundle, write_bundle
+from pneumo_desktop.core.datasets import (
+    DatasetScan,
+    ImageCache,
+    Sample,
+    build_cache,
+    patient_folds,
+    patient_split,
+    scan_dataset,
+)
+from pneumo_desktop.core.errors import PneumoError
+from pneumo_desktop.core.preprocessing import DEFAULT_PREPROCESSING
+
+
+class TrainingCancelled(PneumoError):
+    """The user cancelled: nothing is saved."""
+
+
+@dataclass
+class TrainConfig:
+    architecture: str = "compact_cnn"
+    image_size: int = 224
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float | None = None  # None: 1e-3 from scratch, 1e-4 when fine-tuning
+    seed: int = 42
+    target_sensitivity: float = 0.95
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    init_from: str | None = None
+    folds: int = 0
+    equalize: str = "none"
+    holdout: list[str] = field(default_factory=list)
+    limit: int = 0  # at most this many images (quick runs); 0 = all
+    augment: bool = True
+    augment_strength: float = 1.0
+    class_weighting: bool = True
+    label_smoothing: float = 0.05
+    patience: int = 6
+    calibrate: bool = True
+    max_steps_per_epoch: int = 0  # 0 = whole epoch (tests use a few steps)
+
+
+@dataclass
+class BatchProgress:
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based
+    batches: int
+    loss: float
+    auc: float
+    images_per_second: float
+    eta_seconds: float
+
+
+@dataclass
+class EpochProgress:
+    epoch: int
+    epochs: int
+    loss: float
+    auc: float
+    val_loss: float
+    val_auc: float
+    seconds: float
+    eta_seconds: float
+    best_val_auc: float
+    improved: bool
+
+
+class TrainingCallbacks:
+    """Override what you need; every method is optional."""
+
+    def on_message(self, text: str) -> None: ...
+    def on_cache_progress(self, done: int, total: int) -> None: ...
+    def on_batch(self, progress: BatchProgress) -> None: ...
+    def on_epoch(self, progress: EpochProgress) -> None: ...
+
+    def stop_requested(self) -> bool:
+        """Finish now and keep the best model so far."""
+        return False
+
+    def cancel_requested(self) -> bool:
+        """Abandon training; nothing is saved."""
+        return False
+
+
+@dataclass
+class PreparedData:
+    scan: DatasetScan
+    splits: dict[str, list[Sample]]
+    caches: dict[str, ImageCache]
+    unreadable: list[tuple[Path, str]]
+
+
+@dataclass
+class TrainingResult:
+    model: Any
+    card: ModelCard
+    history: dict[str, list[float]]
+    val_labels: np.ndarray
+    val_scores: np.ndarray
+    stopped_early: bool = False
+
+
+def resolve_learning_rate(config: TrainConfig) -> float:
+    if config.learning_rate:
+        return config.learning_rate
+    return 1e-4 if config.init_from else 1e-3
+
+
+def _scan(data_dir: str | Path, config: TrainConfig) -> DatasetScan:
+    """The dataset, without holdout studies, limited to `config.limit` images if set."""
+    scan = scan_dataset(data_dir, [Path(h) for h in config.holdout])
+    if config.limit and len(scan.samples) > config.limit:
+        rng = np.random.default_rng(config.seed)
+        keep = sorted(rng.choice(len(scan.samples), config.limit, replace=False))
+        scan = DatasetScan(scan.root, scan.layout, [scan.samples[i] for i in keep])
+    return scan
+
+
+def prepare_data(data_dir: str | Path, config: TrainConfig,
+                 callbacks: TrainingCallbacks | None = None,
+                 preprocessing: dict | None = None) -> PreparedData:
+    """Scan, split by patient and decode every image once at the input size."""
+    callbacks = callbacks or TrainingCallbacks()
+    scan = _scan(data_dir, config)
+    samples = scan.samples
+    if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
+        # keep the folder's own test split; re-split the rest by patient
+        pool = [s for s in samples if s.split != "test"]
+        splits = patient_split(pool, config.val_fraction, 0.0, config.seed)
+        splits["test"] = [s for s in samples if s.split == "test"]
+    else:
+        splits = patient_split(samples, config.val_fraction, config.test_fraction, config.seed)
+    if not splits["val"]:
+        raise PneumoError("Too few patients for a validation split")
+    callbacks.on_message(
+        f"split by patient (seed {config.seed}): "
+        + ", ".join(f"{k} {len(v)} images" for k, v in splits.items()))
+    spec = preprocessing or {**DEFAULT_PREPROCESSING, "equalize": config.equalize}
+    caches, unreadable = {}, []
+    total = sum(len(v) for v in splits.values())
+    done_before = 0
+    for name, split_samples in splits.items():
+        if not split_samples:
+            continue
+        offset = done_before
+        caches[name] = build_cache(
+            split_samples, config.image_size, spec,
+            progress=lambda d, _t, o=offset: callbacks.on_cache_progress(o + d, total))
+        done_before += len(split_samples)
+        unreadable.extend(caches[name].unreadable)
+    for _path, reason in unreadable:
+        callbacks.on_message(f"skipped unreadable file: {reason}")
+    return PreparedData(scan, splits, caches, unreadable)
+
+
+def _datasets(cache: ImageCache, config: TrainConfig, training: bool):
+    import tensorflow as tf
+
+    images = cache.images[..., None]
+    ds = tf.data.Dataset.from_tensor_slices((images, cache.labels))
+    if training:
+        ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(config.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    if training and config.augment:
+        from pneumo_desktop.core.augmentation import make_augmenter
+
+        ds = ds.map(make_augmenter(config.image_size, config.augment_strength),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    if training and config.max_steps_per_epoch:
+        ds = ds.take(config.max_steps_per_epoch)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _progress_adapter(keras, callbacks: TrainingCallbacks, epochs: int, batches: int,
+                      batch_size: int):
+    class Adapter(keras.callbacks.Callback):
+        """Keras callback -> TrainingCallbacks; keeps the best weights by validation AUC."""
+
+        def __init__(self):
+            super().__init__()
+            self.best_auc, self.best_weights, self.best_epoch = -np.inf, None, 0
+            self.cancelled = self.stopped = False
+            self.history: dict[str, list[float]] = {k: [] for k in
+                                                    ("loss", "auc", "val_loss", "val_auc")}
+            self.started = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch, self.epoch_started = epoch, time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            logs = logs or {}
+            elapsed = time.perf_counter() - self.epoch_started
+            rate = (batch + 1) * batch_size / max(elapsed, 1e-9)
+            remaining = (batches - batch - 1) + (epochs - self.epoch - 1) * batches
+            callbacks.on_batch(BatchProgress(
+                self.epoch + 1, epochs, batch + 1, batches, float(logs.get("loss", np.nan)),
+                float(logs.get("auc", np.nan)), rate, remaining * batch_size / max(rate, 1e-9)))
+            if callbacks.cancel_requested():
+                self.cancelled = self.model.stop_training = True
+            elif callbacks.stop_requested():
+                self.stopped = self.model.stop_training = True
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            for key in self.history:
+                self.history[key].append(float(logs.get(key, np.nan)))
+            val_auc = float(logs.get("val_auc", np.nan))
+            improved = bool(np.isfinite(val_auc) and val_auc > self.best_auc) or \
+                self.best_weights is None
+            if improved:
+                self.best_auc = val_auc if np.isfinite(val_auc) else self.best_auc
+                self.best_weights, self.best_epoch = self.model.get_weights(), epoch + 1
+            seconds = time.perf_counter() - self.epoch_started
+            callbacks.on_epoch(EpochProgress(
+                epoch + 1, epochs, self.history["loss"][-1], self.history["auc"][-1],
+                self.history["val_loss"][-1], val_auc, seconds,
+                seconds * (epochs - epoch - 1), float(self.best_auc), improved))
+            if callbacks.cancel_requested():
+                self.cancelled = self.model.stop_training = True
+
+    return Adapter()
+
+
+def _initial_model(config: TrainConfig):
+    """A fresh model, or a copy of a bundle's model to fine-tune, with its preprocessing."""
+    from pneumo_desktop.core.architectures import build_model
+
+    if config.init_from:
+        bundle = read_bundle(config.init_from)
+        config.architecture = bundle.card.architecture
+        config.image_size = bundle.card.input_size
+        return bundle.load_keras_model(), dict(bundle.card.preprocessing), bundle
+    return build_model(config.architecture, config.image_size), \
+        {**DEFAULT_PREPROCESSING, "equalize": config.equalize}, None
+
+
+def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallbacks,
+        val_key: str = "val"):
+    """Compile and fit `model`; restores the best weights. Returns the progress adapter."""
+    from pneumo_desktop.core.backend import keras_module
+
+    keras = keras_module()
+    train, val = data.caches["train"], data.caches[val_key]
+    steps = int(np.ceil(len(train.images) / config.batch_size))
+    if config.max_steps_per_epoch:
+        steps = min(steps, config.max_steps_per_epoch)
+    lr = keras.optimizers.schedules.CosineDecay(
+        resolve_learning_rate(config), decay_steps=max(1, steps * config.epochs), alpha=0.05)
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.Precision(name="precision"),
+                 keras.metrics.Recall(name="recall"),
+                 keras.metrics.BinaryAccuracy(name="accuracy")])
+    class_weight = None
+    if config.class_weighting:
+        n_pos = float(train.labels.sum())
+        n_neg = float(len(train.labels) - n_pos)
+        if n_pos and n_neg:
+            total = n_pos + n_neg
+            class_weight = {0: total / (2 * n_neg), 1: total / (2 * n_pos)}
+    adapter = _progress_adapter(keras, callbacks, config.epochs, steps, config.batch_size)
+    early = keras.callbacks.EarlyStopping("val_auc", mode="max", patience=config.patience)
+    model.fit(_datasets(train, config, True), validation_data=_datasets(val, config, False),
+              epochs=config.epochs, class_weight=class_weight, callbacks=[adapter, early],
+              shuffle=False, verbose=0)
+    if adapter.cancelled:
+        raise TrainingCancelled("Training cancelled; nothing was saved")
+    if adapter.best_weights is not None:
+        model.set_weights(adapter.best_weights)
+    return adapter
+
+
+def predict_logits(model, cache: ImageCache, batch_size: int = 64) -> np.ndarray:
+    """The model's logits for every cached image."""
+    from pneumo_desktop.core.backend import keras_module
+
+    keras = keras_module()
+    probe = keras.Model(model.inputs, model.get_layer(LOGIT_LAYER).output)
+    return probe.predict(cache.images[..., None].astype(np.float32), batch_size=batch_size,
+                         verbose=0)[:, 0].astype(np.float64)
+
+
+def fold_calibration(model, a: float, b: float) -> None:
+    """Make the model output sigmoid(a * logit + b): scale the last dense layer (CAMs unchanged
+    up to the positive factor a)."""
+    layer = model.get_layer(LOGIT_LAYER)
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel * a, bias * a + b])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _summary(report: dict) -> dict:
+    return {k: v for k, v in report.items() if k != "roc"}
+
+
+def cross_validate(data_dir: str | Path, config: TrainConfig,
+                   callbacks: TrainingCallbacks | None = None) -> dict[str, Any]:
+    """Patient-level k-fold cross-validation of the configuration: mean ± sd of val AUC."""
+    callbacks = callbacks or TrainingCallbacks()
+    scan = _scan(data_dir, config)
+    _, preprocessing, _ = _initial_model(copy.deepcopy(config))
+    cache_all = build_cache(scan.samples, config.image_size, preprocessing,
+                            progress=callbacks.on_cache_progress)
+    aucs = []
+    for i, (train_s, val_s) in enumerate(patient_folds(cache_all.samples, config.folds,
+                                                       config.seed)):
+        index = {s.path: j for j, s in enumerate(cache_all.samples)}
+        fold = PreparedData(scan, {"train": train_s, "val": val_s}, {
+            "train": _subset(cache_all, [index[s.path] for s in train_s]),
+            "val": _subset(cache_all, [index[s.path] for s in val_s])}, [])
+        model, _, _ = _initial_model(copy.deepcopy(config))
+        fit(model, fold, config, callbacks)
+        scores = _sigmoid(predict_logits(model, fold.caches["val"]))
+        aucs.append(metrics.roc_auc(fold.caches["val"].labels, scores))
+        callbacks.on_message(f"fold {i + 1}/{config.folds}: validation AUC {aucs[-1]:.4f}")
+    return {"folds": config.folds, "auc": aucs, "auc_mean": float(np.mean(aucs)),
+            "auc_sd": float(np.std(aucs, ddof=1)) if len(aucs) > 1 else 0.0}
+
+
+def _subset(cache: ImageCache, idx: list[int]) -> ImageCache:
+    return ImageCache(cache.images[idx], cache.labels[idx], [cache.samples[i] for i in idx], [])
+
+
+def replace_config(config: TrainConfig, **changes) -> TrainConfig:
+    return TrainConfig(**{**asdict(config), **changes})
+
+
+def train(data_dir: str | Path, config: TrainConfig,
+          callbacks: TrainingCallbacks | None = None, name: str = "model",
+          data: PreparedData | None = None) -> TrainingResult:
+    """Train (or fine-tune) a model and describe it in a model card (not yet saved)."""
+    from pneumo_desktop.core.backend import device_description, keras_module
+
+    keras = keras_module()
+    callbacks = callbacks or TrainingCallbacks()
+    keras.utils.set_random_seed(config.seed)
+    config = copy.deepcopy(config)
+    started = time.perf_counter()
+    model, preprocessing, parent = _initial_model(config)
+    data = data or prepare_data(data_dir, config, callbacks, preprocessing)
+    callbacks.on_message(f"training {config.architecture} at {config.image_size} px on "
+                         f"{device_description()}")
+    adapter = fit(model, data, config, callbacks)
+
+    val = data.caches["val"]
+    logits = predict_logits(model, val)
+    raw_scores = _sigmoid(logits)
+    calibration: dict[str, Any] = {"method": "none",
+                                   "ece_before": metrics.expected_calibration_error(
+                                       val.labels, raw_scores)}
+    if config.calibrate:
+        a, b = metrics.fit_platt(val.labels, logits)
+        fold_calibration(model, a, b)
+        logits = a * logits + b
+        calibration.update(method="platt (folded into the logit layer)", a=a, b=b)
+    scores = _sigmoid(logits)
+    calibration["ece"] = metrics.expected_calibration_error(val.labels, scores)
+    calibration["brier"] = float(np.mean((scores - val.labels) ** 2))
+    threshold = metrics.threshold_for_sensitivity(val.labels, scores, config.target_sensitivity)
+    validation = _summary(metrics.report(val.labels, scores, threshold))
+    validation["best_epoch"] = adapter.best_epoch
+    training_info: dict[str, Any] = {
+        "data": str(Path(data_dir).resolve()) if data_dir else "",
+        "layout": data.scan.layout,
+        "counts": {k: {"images": len(c.samples), "pneumonia": int(c.labels.sum()),
+                       "patients": len({s.patient for s in c.samples})}
+                   for k, c in data.caches.items()},
+        "unreadable": len(data.unreadable),
+        "holdout": config.holdout,
+        "config": {**asdict(config), "learning_rate": resolve_learning_rate(config)},
+        "epochs_run": len(adapter.history["loss"]),
+        "stopped_by_user": adapter.stopped,
+        "history": adapter.history,
+        "seconds": round(time.perf_counter() - started, 1),
+        "device": device_description(),
+        "fine_tuned_from": parent.name if parent else None,
+        "command": " ".join(["pneumo-desktop", *sys.argv[1:]]) if "train" in sys.argv else "",
+    }
+    card = ModelCard(
+        name=name, architecture=config.architecture, input_size=config.image_size,
+        threshold=threshold, preprocessing=preprocessing,
+        threshold_rule={"method": "target_sensitivity", "target": config.target_sensitivity,
+                        "split": "validation (patient-level)"},
+        validation=validation, calibration=calibration, training=training_info)
+    if "test" in data.caches and len(data.caches["test"].samples):
+        test = data.caches["test"]
+        card.training["test"] = _summary(metrics.report(
+            test.labels, _sigmoid(predict_logits(model, test)), threshold))
+    return TrainingResult(model, card, adapter.history, val.labels, scores, adapter.stopped)
+
+
+def save_result(result: TrainingResult, out_dir: str | Path) -> ModelBundle:
+    """Write the trained model as a bundle (atomically)."""
+    return write_bundle(out_dir, result.model, result.card)
+
+
+class PrintingCallbacks(TrainingCallbacks):
+    """Progress on stderr for the CLI."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.last = 0.0
+
+    def on_message(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def on_cache_progress(self, done: int, total: int) -> None:
+        if done == total or time.perf_counter() - self.last > 1:
+            self.last = time.perf_counter()
+            end = "\n" if done == total else ""
+            print(f"\rdecoding images {done}/{total}", end=end, file=self.stream, flush=True)
+
+    def on_batch(self, p: BatchProgress) -> None:
+        if p.batch == p.batches or time.perf_counter() - self.last > 1:
+            self.last = time.perf_counter()
+            print(f"\repoch {p.epoch}/{p.epochs} batch {p.batch}/{p.batches} loss {p.loss:.4f} "
+                  f"auc {p.auc:.4f} {p.images_per_second:.1f} img/s ETA {p.eta_seconds:.0f}s",
+                  end="", file=self.stream, flush=True)
+
+    def on_epoch(self, p: EpochProgress) -> None:
+        mark = " *" if p.improved else ""
+        print(f"\repoch {p.epoch}/{p.epochs}: loss {p.loss:.4f} auc {p.auc:.4f} | val loss "
+              f"{p.val_loss:.4f} val auc {p.val_auc:.4f}{mark} ({p.seconds:.0f}s)",
+              file=self.stream, flush=True)
+
+
+def run_training_cli(data_dir: str, out_dir: str, config: TrainConfig,
+                     name: str | None = None) -> int:
+    """`pneumo-desktop train`: optional cross-validation, then train, calibrate and save."""
+    callbacks = PrintingCallbacks()
+    cv = cross_validate(data_dir, config, callbacks) if config.folds else None
+    if cv:
+        callbacks.on_message(f"cross-validation: AUC {cv['auc_mean']:.4f} ± {cv['auc_sd']:.4f}")
+    result = train(data_dir, config, callbacks, name=name or Path(out_dir).name)
+    if cv:
+        result.card.training["cross_validation"] = cv
+    bundle = save_result(result, out_dir)
+    v = result.card.validation
+    callbacks.on_message(
+        f"saved {bundle.path}: validation AUC {v['auc']:.4f}, threshold {bundle.card.threshold:.4f}"
+        f" -> sensitivity {v['sensitivity']:.3f}, specificity {v['specificity']:.3f}")
+    if "test" in result.card.training:
+        t = result.card.training["test"]
+        callbacks.on_message(f"held-out test split: AUC {t['auc']:.4f}, accuracy "
+                             f"{t['accuracy']:.3f}, sensitivity {t['sensitivity']:.3f}, "
+                             f"specificity {t['specificity']:.3f}")
+    print(json.dumps(_summary(v), indent=None), file=sys.stdout)
+    return 0

@@ -1,0 +1,353 @@
+"""The side panel: what was opened, the model's result in plain words, and heat-map controls."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen, QPixmap, QPolygonF
+from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSlider,
+                               QVBoxLayout, QWidget)
+
+from pneumo_desktop.gui.imaging import legend_qimage
+
+if TYPE_CHECKING:
+    from pneumo_desktop.core.bundle import ModelCard
+    from pneumo_desktop.core.inference import Prediction
+
+PNEUMONIA_COLOR = QColor(183, 28, 28)
+NORMAL_COLOR = QColor(27, 94, 32)
+ERROR_COLOR = QColor(120, 120, 120)
+WARNING_STYLE = ("background:#fff3cd; color:#664d03; border:1px solid #e0c060;"
+                 "border-radius:4px; padding:4px;")
+BANNER_TEXT = "Decision support only — not a diagnosis"
+#: DICOM tags shown for a study, in order, with their labels.
+SHOWN_TAGS = (("Modality", "Modality"), ("BodyPartExamined", "Body part"),
+              ("ViewPosition", "View"), ("StudyDate", "Study date"),
+              ("Manufacturer", "Manufacturer"))
+PATIENT_TAGS = (("PatientName", "Patient"), ("PatientID", "Patient ID"),
+                ("PatientBirthDate", "Birth date"), ("PatientSex", "Sex"),
+                ("PatientAge", "Age"))
+#: Within this distance of the threshold a result is called borderline.
+BORDERLINE = 0.05
+
+
+def percent(value: float) -> str:
+    """0.873 -> '87 %', with '< 1 %' and '> 99 %' at the ends."""
+    if value < 0.005:
+        return "< 1 %"
+    if value > 0.995:
+        return "> 99 %"
+    return f"{value * 100:.0f} %"
+
+
+def decision_text(probability: float, threshold: float) -> str:
+    return "Pneumonia suspected" if probability >= threshold else "No pneumonia suspected"
+
+
+def dicom_date(value: str) -> str:
+    """'20240131' -> '2024-01-31'; anything else unchanged."""
+    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 and value.isdigit() \
+        else value
+
+
+def operating_point_text(card: ModelCard | None, threshold: float) -> str:
+    """What the model's own threshold means, from its validation, in one or two sentences."""
+    if card is None:
+        return ""
+    parts = [f"Threshold {percent(threshold)}."]
+    validation = card.validation or {}
+    sens, spec = validation.get("sensitivity"), validation.get("specificity")
+    if abs(threshold - card.threshold) > 1e-9:
+        parts.append(f"The model's own threshold is {percent(card.threshold)}; its validated "
+                     "sensitivity and specificity do not apply to this one.")
+    elif isinstance(sens, int | float) and isinstance(spec, int | float):
+        parts.append(f"In validation it flagged {sens * 100:.0f} % of pneumonia cases "
+                     f"(sensitivity) and cleared {spec * 100:.0f} % of normal X-rays "
+                     "(specificity).")
+    else:
+        parts.append("The model card gives no validated sensitivity or specificity.")
+    return " ".join(parts)
+
+
+def explanation_text(probability: float, threshold: float) -> str:
+    """One plain-language line for the result."""
+    if probability >= threshold:
+        line = ("The model found patterns often seen in pneumonia. Please review the image; "
+                "the reading and the decision are yours.")
+    else:
+        line = ("The model found no strong sign of pneumonia. This does not rule pneumonia "
+                "out: weigh it with the clinical picture.")
+    if abs(probability - threshold) < BORDERLINE:
+        line += " The score is close to the threshold, so treat it as uncertain."
+    return line
+
+
+class ScoreBar(QWidget):
+    """A 0–100 % bar: green below the threshold, red above, a marker at the probability."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("scoreBar")
+        self.probability: float | None = None
+        self.threshold = 0.5
+        self.setMinimumHeight(34)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Model score from 0 to 100 %; the tick is the decision threshold")
+
+    def sizeHint(self) -> QSize:
+        return QSize(240, 34)
+
+    def set_values(self, probability: float | None, threshold: float) -> None:
+        self.probability, self.threshold = probability, threshold
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        margin, bar_h = 6.0, 10.0
+        width = self.width() - 2 * margin
+        top = 12.0
+        split = margin + width * self.threshold
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(200, 230, 201))
+        painter.drawRect(QRectF(margin, top, split - margin, bar_h))
+        painter.setBrush(QColor(255, 205, 210))
+        painter.drawRect(QRectF(split, top, margin + width - split, bar_h))
+        painter.setPen(QPen(QColor(60, 60, 60), 2, Qt.PenStyle.DashLine))
+        painter.drawLine(int(split), int(top - 4), int(split), int(top + bar_h + 4))
+        font = painter.font()
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        painter.setPen(QColor(90, 90, 90))
+        painter.drawText(QRectF(margin, top + bar_h + 1, width, 12),
+                         Qt.AlignmentFlag.AlignLeft, "0 %")
+        painter.drawText(QRectF(margin, top + bar_h + 1, width, 12),
+                         Qt.AlignmentFlag.AlignRight, "100 %")
+        if self.probability is not None:
+            x = margin + width * self.probability
+            color = PNEUMONIA_COLOR if self.probability >= self.threshold else NORMAL_COLOR
+            painter.setPen(QPen(QColor(255, 255, 255), 1))
+            painter.setBrush(color)
+            painter.drawPolygon(QPolygonF([QPointF(x - 6, 0), QPointF(x + 6, 0),
+                                           QPointF(x, top + bar_h)]))
+        painter.end()
+
+
+class ResultPanel(QWidget):
+    """Study details, probability, decision at the threshold, explanation and heat-map controls."""
+
+    opacityChanged = Signal(float)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("resultPanel")
+        self.setMinimumWidth(280)
+        self.setMaximumWidth(420)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(8)
+
+        self.banner = QLabel(BANNER_TEXT)
+        self.banner.setObjectName("disclaimerBanner")
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#fff3cd; color:#664d03; font-weight:bold;"
+                                  "border:1px solid #e0c060; border-radius:4px; padding:6px;")
+        self.banner.setToolTip("The result supports, and never replaces, a clinician's reading")
+        layout.addWidget(self.banner)
+
+        study = QGroupBox("Study")
+        study_layout = QVBoxLayout(study)
+        self.study_label = self._label("studyLabel", "No image open")
+        self.study_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.tags_label = self._label("dicomTags", "")
+        self.tags_label.setTextFormat(Qt.TextFormat.RichText)
+        study_layout.addWidget(self.study_label)
+        study_layout.addWidget(self.tags_label)
+        layout.addWidget(study)
+
+        result = QGroupBox("Result")
+        result_layout = QVBoxLayout(result)
+        self.probability_label = self._label("probabilityLabel", "—")
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * 1.5)
+        big.setBold(True)
+        self.probability_label.setFont(big)
+        self.probability_label.setToolTip("The model's estimated probability of pneumonia")
+        self.score_bar = ScoreBar()
+        self.decision_label = self._label("decisionLabel", "")
+        decision_font = QFont(self.font())
+        decision_font.setBold(True)
+        decision_font.setPointSizeF(decision_font.pointSizeF() * 1.2)
+        self.decision_label.setFont(decision_font)
+        self.operating_label = self._label("operatingPointLabel", "")
+        self.operating_label.setToolTip(
+            "Sensitivity: share of pneumonia X-rays the model flags. Specificity: share of "
+            "normal X-rays it does not flag. Both measured on the model's validation set.")
+        self.explanation_label = self._label("explanationLabel", "")
+        self.threshold_warning = self._label("thresholdWarning", "")
+        self.threshold_warning.setStyleSheet(WARNING_STYLE)
+        self.threshold_warning.hide()
+        for widget in (self.probability_label, self.score_bar, self.decision_label,
+                       self.explanation_label, self.operating_label, self.threshold_warning):
+            result_layout.addWidget(widget)
+        layout.addWidget(result)
+
+        heat = QGroupBox("Heat map")
+        heat_layout = QVBoxLayout(heat)
+        self.heatmap_toggle = QCheckBox("Show heat map (H)")
+        self.heatmap_toggle.setObjectName("heatmapToggle")
+        self.heatmap_toggle.setToolTip("Show or hide the heat map over the X-ray (H)")
+        self.heatmap_toggle.setChecked(True)
+        heat_layout.addWidget(self.heatmap_toggle)
+        row = QHBoxLayout()
+        self.opacity_caption = QLabel("Opacity")
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setObjectName("opacitySlider")
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_slider.setToolTip("Heat-map opacity ([ and ] change it)")
+        self.opacity_slider.valueChanged.connect(self._opacity_moved)
+        row.addWidget(self.opacity_caption)
+        row.addWidget(self.opacity_slider, 1)
+        heat_layout.addLayout(row)
+        legend = QLabel()
+        legend.setObjectName("heatmapLegend")
+        legend.setPixmap(QPixmap.fromImage(legend_qimage(256, 1).scaled(240, 12)))
+        legend.setScaledContents(True)
+        legend.setFixedHeight(12)
+        legend.setToolTip("Heat-map colours: blue = little influence, red = strongest influence "
+                          "on the score")
+        heat_layout.addWidget(legend)
+        ends = QHBoxLayout()
+        ends.addWidget(QLabel("little influence"))
+        ends.addStretch(1)
+        ends.addWidget(QLabel("strong influence"))
+        heat_layout.addLayout(ends)
+        note = self._label("heatmapNote", "Colours show the areas that most raised the model's "
+                                          "score. They are not an outline of disease.")
+        note.setStyleSheet("color:#555;")
+        heat_layout.addWidget(note)
+        layout.addWidget(heat)
+
+        self.model_label = self._label("modelLabel", "Model: loading…")
+        self.model_label.setStyleSheet("color:#555;")
+        layout.addWidget(self.model_label)
+        layout.addStretch(1)
+
+        self._card: ModelCard | None = None
+        self._threshold = 0.5
+        self._prediction: Prediction | None = None
+        self.set_opacity(0.5)
+        self.clear()
+
+    @staticmethod
+    def _label(name: str, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        return label
+
+    # -- heat-map controls -----------------------------------------------------------------
+    def set_opacity(self, opacity: float) -> None:
+        self.opacity_slider.setValue(round(opacity * 100))
+        self.opacity_caption.setText(f"Opacity {self.opacity_slider.value()} %")
+
+    def _opacity_moved(self, value: int) -> None:
+        self.opacity_caption.setText(f"Opacity {value} %")
+        self.opacityChanged.emit(value / 100.0)
+
+    # -- model -----------------------------------------------------------------------------
+    def set_model(self, card: ModelCard | None, threshold: float, description: str = "") -> None:
+        """The active model's card and the threshold in use (which may override the card's)."""
+        self._card = card
+        self._threshold = threshold
+        if card is None:
+            self.model_label.setText(description or "No model loaded")
+        else:
+            self.model_label.setText(f"Model: {card.name} ({card.architecture}, "
+                                     f"{card.input_size} px){' · ' + description if description else ''}")
+        self._update_threshold_warning()
+        self._show()
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = threshold
+        self._update_threshold_warning()
+        self._show()
+
+    def _update_threshold_warning(self) -> None:
+        card = self._card
+        if card is not None and abs(self._threshold - card.threshold) > 1e-9:
+            self.threshold_warning.setText(
+                f"⚠ Threshold changed to {percent(self._threshold)} (the model's is "
+                f"{percent(card.threshold)}). Decisions differ from the validated ones.")
+            self.threshold_warning.show()
+        else:
+            self.threshold_warning.hide()
+
+    # -- study -----------------------------------------------------------------------------
+    def clear(self) -> None:
+        self._prediction = None
+        self.study_label.setText("No image open")
+        self.tags_label.setText("")
+        self.tags_label.hide()
+        self._set_result("—", "", "", "Open an X-ray to see the model's result.")
+
+    def show_study(self, path: Path, image_format: str, shape: tuple[int, int],
+                   metadata: dict[str, str]) -> None:
+        """Name, format, size and (DICOM) key tags of the opened study."""
+        self._prediction = None
+        h, w = shape
+        self.study_label.setText(f"<b>{html.escape(Path(path).name)}</b><br>"
+                                 f"{image_format}, {w} × {h} pixels")
+        self.study_label.setToolTip(str(path))
+        rows = [(label, metadata[tag]) for tag, label in SHOWN_TAGS + PATIENT_TAGS
+                if metadata.get(tag)]
+        if rows:
+            self.tags_label.setText("<table>" + "".join(
+                f"<tr><td style='color:#555;padding-right:8px'>{html.escape(label)}</td>"
+                f"<td>{html.escape(dicom_date(value) if 'Date' in label else value)}</td></tr>"
+                for label, value in rows) + "</table>")
+            self.tags_label.show()
+        else:
+            self.tags_label.hide()
+
+    def show_waiting(self, message: str) -> None:
+        self._prediction = None
+        self._set_result("…", "", "", message)
+
+    def show_error(self, message: str) -> None:
+        self._prediction = None
+        self._set_result("Not scored", "", "", message, error=True)
+
+    def show_prediction(self, prediction: Prediction) -> None:
+        self._prediction = prediction
+        self._show()
+
+    def _show(self) -> None:
+        prediction = self._prediction
+        if prediction is None:
+            return
+        probability, threshold = prediction.probability, self._threshold
+        self._set_result(f"Probability of pneumonia: {percent(probability)}",
+                         decision_text(probability, threshold),
+                         operating_point_text(self._card, threshold),
+                         explanation_text(probability, threshold), probability=probability)
+
+    def _set_result(self, headline: str, decision: str, operating: str, explanation: str,
+                    probability: float | None = None, error: bool = False) -> None:
+        self.probability_label.setText(headline)
+        self.score_bar.set_values(probability, self._threshold)
+        self.score_bar.setVisible(probability is not None)
+        self.decision_label.setText(decision)
+        self.decision_label.setVisible(bool(decision))
+        if probability is not None:
+            color = PNEUMONIA_COLOR if probability >= self._threshold else NORMAL_COLOR
+            self.decision_label.setStyleSheet(f"color:{color.name()};")
+        self.operating_label.setText(operating)
+        self.operating_label.setVisible(bool(operating))
+        self.explanation_label.setText(explanation)
+        self.explanation_label.setStyleSheet(f"color:{ERROR_COLOR.darker(150).name()};"
+                                             if error else "")

@@ -1,0 +1,132 @@
+"""Persistent user settings (QSettings) behind typed properties."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "PneumoDesktop"
+APPLICATION = "Pneumo Desktop"
+DEFAULT_OPACITY = 0.5
+
+
+class AppSettings:
+    """Typed access to the app's QSettings: folders, overlay, model and threshold override.
+
+    Pass an explicit QSettings (e.g. an INI file in a temporary folder) to isolate tests;
+    without one the platform store of ORGANIZATION/APPLICATION is used.
+    """
+
+    def __init__(self, store: QSettings | None = None):
+        self.store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _str(self, key: str, default: str = "") -> str:
+        value = self.store.value(key, default)
+        return default if value is None else str(value)
+
+    def _float(self, key: str, default: float) -> float:
+        try:
+            return float(self.store.value(key, default))
+        except (TypeError, ValueError):
+            return default
+
+    def _bool(self, key: str, default: bool) -> bool:
+        value = self.store.value(key, default)
+        if isinstance(value, str):
+            return value.lower() in ("1", "true", "yes")
+        return bool(value)
+
+    def sync(self) -> None:
+        self.store.sync()
+
+    # -- folders --------------------------------------------------------------------------
+    @property
+    def last_image_dir(self) -> str:
+        return self._str("folders/last_image")
+
+    @last_image_dir.setter
+    def last_image_dir(self, value: str) -> None:
+        self.store.setValue("folders/last_image", str(value))
+
+    @property
+    def last_batch_dir(self) -> str:
+        return self._str("folders/last_batch")
+
+    @last_batch_dir.setter
+    def last_batch_dir(self, value: str) -> None:
+        self.store.setValue("folders/last_batch", str(value))
+
+    @property
+    def last_export_dir(self) -> str:
+        return self._str("folders/last_export")
+
+    @last_export_dir.setter
+    def last_export_dir(self, value: str) -> None:
+        self.store.setValue("folders/last_export", str(value))
+
+    # -- overlay --------------------------------------------------------------------------
+    @property
+    def overlay_opacity(self) -> float:
+        return min(1.0, max(0.0, self._float("overlay/opacity", DEFAULT_OPACITY)))
+
+    @overlay_opacity.setter
+    def overlay_opacity(self, value: float) -> None:
+        self.store.setValue("overlay/opacity", float(min(1.0, max(0.0, value))))
+
+    @property
+    def overlay_visible(self) -> bool:
+        return self._bool("overlay/visible", True)
+
+    @overlay_visible.setter
+    def overlay_visible(self, value: bool) -> None:
+        self.store.setValue("overlay/visible", bool(value))
+
+    # -- model ----------------------------------------------------------------------------
+    @property
+    def active_model(self) -> str:
+        """Folder of the model chosen in the model manager ('' = the shipped default)."""
+        return self._str("model/active")
+
+    @active_model.setter
+    def active_model(self, value: str) -> None:
+        self.store.setValue("model/active", str(value))
+
+    @property
+    def threshold_override(self) -> float | None:
+        """A decision threshold replacing the model's, or None to use the model's."""
+        raw = self.store.value("model/threshold_override", "")
+        if raw in (None, ""):
+            return None
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            return None
+        return value if 0.0 < value < 1.0 else None
+
+    @threshold_override.setter
+    def threshold_override(self, value: float | None) -> None:
+        if value is None:
+            self.store.remove("model/threshold_override")
+        else:
+            if not 0.0 < float(value) < 1.0:
+                raise ValueError(f"threshold {value} is not between 0 and 1")
+            self.store.setValue("model/threshold_override", float(value))
+
+    # -- window ---------------------------------------------------------------------------
+    @property
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) else None
+
+    @geometry.setter
+    def geometry(self, value: QByteArray) -> None:
+        self.store.setValue("window/geometry", value)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        value = self.store.value("window/state")
+        return value if isinstance(value, QByteArray) else None
+
+    @window_state.setter
+    def window_state(self, value: QByteArray) -> None:
+        self.store.setValue("window/state", value)

@@ -1,0 +1,148 @@
+"""Training pipeline on small synthetic datasets (a few steps each)."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pneumo_desktop.cli import main
+from pneumo_desktop.core.bundle import read_bundle
+from pneumo_desktop.core.inference import Predictor
+from pneumo_desktop.core.synthetic import synthetic_chest
+from pneumo_desktop.core.training import (
+    TrainConfig,
+    TrainingCallbacks,
+    TrainingCancelled,
+    cross_validate,
+    save_result,
+    train,
+)
+from tests.conftest import shared_data
+
+FAST = dict(architecture="custom_cnn", image_size=64, epochs=2, batch_size=8,
+            max_steps_per_epoch=3, val_fraction=0.25, test_fraction=0.0, augment=True)
+
+
+@pytest.fixture(scope="module")
+def synthetic_data(tmp_path_factory) -> Path:
+    """NORMAL and PNEUMONIA (bright opacity) images, two per patient, Kermany-style names."""
+    root = tmp_path_factory.mktemp("data")
+    for label in ("NORMAL", "PNEUMONIA"):
+        (root / label).mkdir()
+    for i in range(32):
+        for k in range(2):
+            seed = i * 10 + k
+            cv2.imwrite(str(root / "NORMAL" / f"IM-{i:04d}-000{k}.jpeg"),
+                        synthetic_chest(96, seed=seed))
+            cv2.imwrite(str(root / "PNEUMONIA" / f"person{i}_bacteria_{k}.jpeg"),
+                        synthetic_chest(96, seed=seed + 5000, opacity=True))
+    (root / "NORMAL" / "IM-9999-0001.jpeg").write_bytes(b"")  # unreadable: skipped, listed
+    return root
+
+
+class Recorder(TrainingCallbacks):
+    def __init__(self, stop_after_batches=None, cancel_after_batches=None):
+        self.batches, self.epochs, self.messages = [], [], []
+        self.stop_after, self.cancel_after = stop_after_batches, cancel_after_batches
+
+    def on_message(self, text):
+        self.messages.append(text)
+
+    def on_batch(self, p):
+        self.batches.append(p)
+
+    def on_epoch(self, p):
+        self.epochs.append(p)
+
+    def stop_requested(self):
+        return self.stop_after is not None and len(self.batches) >= self.stop_after
+
+    def cancel_requested(self):
+        return self.cancel_after is not None and len(self.batches) >= self.cancel_after
+
+
+def test_train_saves_a_bundle_that_loads_and_scores(synthetic_data, tmp_path):
+    rec = Recorder()
+    result = train(synthetic_data, TrainConfig(**FAST, target_sensitivity=0.9), rec, name="syn")
+    assert len(rec.batches) == 6 and len(rec.epochs) == 2
+    assert all(np.isfinite(b.loss) and b.images_per_second > 0 for b in rec.batches)
+    assert any("unreadable" in m and "IM-9999" in m for m in rec.messages)
+    bundle = save_result(result, tmp_path / "syn")
+    card = read_bundle(bundle.path).card
+    assert card.architecture == "custom_cnn" and card.input_size == 64
+    assert card.threshold_rule == {"method": "target_sensitivity", "target": 0.9,
+                                   "split": "validation (patient-level)"}
+    # the threshold rule: validation sensitivity reaches the target at the stored threshold
+    assert card.validation["sensitivity"] >= 0.9
+    assert np.mean(result.val_scores[result.val_labels == 1] >= card.threshold) >= 0.9
+    assert card.calibration["method"].startswith("platt") and "ece" in card.calibration
+    assert card.training["counts"]["val"]["patients"] > 0
+    assert card.training["unreadable"] == 1
+    scored = list(Predictor(bundle).score_files(sorted(synthetic_data.rglob("*.jpeg"))[:5]))
+    assert all(s.prediction and 0 <= s.prediction.probability <= 1 for s in scored)
+
+
+def test_cancel_raises_and_writes_nothing(synthetic_data, tmp_path):
+    with pytest.raises(TrainingCancelled):
+        train(synthetic_data, TrainConfig(**FAST), Recorder(cancel_after_batches=2))
+    assert not (tmp_path / "never").exists()
+
+
+def test_stop_keeps_the_best_model_so_far(synthetic_data, tmp_path):
+    rec = Recorder(stop_after_batches=4)
+    result = train(synthetic_data, TrainConfig(**{**FAST, "epochs": 5}), rec)
+    assert len(rec.batches) == 4 and result.stopped_early
+    assert result.card.training["stopped_by_user"] is True
+    bundle = save_result(result, tmp_path / "stopped")
+    assert read_bundle(bundle.path).card.training["epochs_run"] == 2
+
+
+def test_fine_tune_from_a_bundle(synthetic_data, tmp_path):
+    base = save_result(train(synthetic_data, TrainConfig(**FAST), name="base"), tmp_path / "base")
+    config = TrainConfig(**{**FAST, "architecture": "compact_cnn", "image_size": 32},
+                         init_from=str(base.path))
+    tuned = train(synthetic_data, config)
+    assert tuned.card.architecture == "custom_cnn" and tuned.card.input_size == 64
+    assert tuned.card.training["fine_tuned_from"] == "base"
+    assert tuned.card.training["config"]["learning_rate"] == pytest.approx(1e-4)
+
+
+def test_cross_validation_reports_mean_and_sd(synthetic_data):
+    cv = cross_validate(synthetic_data, TrainConfig(**{**FAST, "epochs": 1}, folds=2))
+    assert cv["folds"] == 2 and len(cv["auc"]) == 2
+    assert cv["auc_mean"] == pytest.approx(np.mean(cv["auc"]))
+
+
+def test_cli_train_then_evaluate(synthetic_data, tmp_path, capsys):
+    out = tmp_path / "cli-model"
+    code = main(["train", str(synthetic_data), "--out", str(out), "--arch", "custom_cnn",
+                 "--image-size", "64", "--epochs", "1", "--batch-size", "16",
+                 "--val-fraction", "0.25", "--test-fraction", "0.2"])
+    assert code == 0 and (out / "model.keras").is_file()
+    card = json.loads((out / "model.json").read_text())
+    assert "test" in card["training"]
+    report_path, plots = tmp_path / "report.json", tmp_path / "plots"
+    code = main(["evaluate", str(synthetic_data), "--model", str(out), "--out", str(report_path),
+                 "--plots", str(plots)])
+    assert code == 3  # the empty file is reported as an error
+    report = json.loads(report_path.read_text())
+    for key in ("auc", "accuracy", "sensitivity", "specificity", "precision", "f1", "log_loss",
+                "confusion_matrix", "roc", "threshold", "n"):
+        assert key in report
+    assert report["n"] == 128 and len(report["errors"]) == 1
+    assert sum(map(sum, report["confusion_matrix"])) == 128
+    for png in ("roc.png", "confusion_matrix.png", "training_curves.png"):
+        assert cv2.imread(str(plots / png)) is not None
+
+
+def test_brief_training_on_real_images(tmp_path):
+    data = shared_data("chest_xray_224", "train")
+    config = TrainConfig(architecture="compact_cnn", image_size=96, epochs=1, batch_size=16,
+                         max_steps_per_epoch=8, limit=240, test_fraction=0.0)
+    result = train(data, config)
+    assert result.card.training["counts"]["train"]["images"] > 150
+    assert 0 < result.card.threshold < 1
+    bundle = save_result(result, tmp_path / "real")
+    assert read_bundle(bundle.path).card.validation["n"] > 20
