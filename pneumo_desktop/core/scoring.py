@@ -78,13 +78,27 @@ def score_to_csv(
 ) -> BatchSummary:
     """Score `paths`, streaming rows into a temporary file renamed to `out_csv` at the end.
 
-    An interrupted run leaves no CSV at `out_csv` (an earlier one stays untouched).
+    An interrupted or cancelled run leaves no CSV at `out_csv` (an earlier one stays
+    untouched): a CSV always has one row per input.
     """
     summary, started = BatchSummary(), time.perf_counter()
     folder = Path(heatmap_dir) if heatmap_dir else None
     if folder:
         folder.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
+    try:
+        _stream_rows(predictor, paths, out_csv, folder, used, summary, progress, cancelled)
+    except _Cancelled:
+        summary.cancelled = True
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _Cancelled(Exception):
+    """Raised inside the atomic write so that the temporary CSV is discarded."""
+
+
+def _stream_rows(predictor, paths, out_csv, folder, used, summary, progress, cancelled) -> None:
     with atomic_open(out_csv, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
         writer.writeheader()
@@ -100,6 +114,5 @@ def score_to_csv(
                 summary.failed += 1
             if progress:
                 progress(done, len(paths), item)
-        summary.cancelled = summary.scored + summary.failed < len(paths)
-    summary.seconds = time.perf_counter() - started
-    return summary
+        if summary.scored + summary.failed < len(paths):
+            raise _Cancelled
