@@ -103,10 +103,33 @@ class Predictor:
         cam = resize_map(cams[0], pixels.shape) if heatmap else None
         return Prediction(float(probs[0]), self.threshold, cam)
 
+    def set_threshold(self, threshold: float) -> None:
+        """Decide at `threshold` from now on (an override of the model's operating point)."""
+        if not 0.0 < threshold < 1.0:
+            raise PneumoError(f"Threshold {threshold} must be between 0 and 1")
+        self.threshold = float(threshold)
+
     # -- files ---------------------------------------------------------------------------
+    def model_input(self, path: Path, image: XRayImage | None = None) -> np.ndarray:
+        """The model input for a file, always decoded the same way (JPEGs at the reduced
+        resolution), so a study gets the same probability in the viewer and in a batch."""
+        if image is None or image.format == "JPEG":
+            image = load_xray(path, min_side=self.size)
+        return prepare(image.pixels, self.size, self.preprocessing)
+
+    def score_path(self, path: str | os.PathLike, *, image: XRayImage | None = None,
+                   include_patient: bool = False) -> tuple[XRayImage, Prediction]:
+        """Decode a study at full resolution (unless `image` is given) and score it with a
+        heat map at that resolution."""
+        path = Path(path)
+        image = image or load_xray(path, include_patient=include_patient)
+        probs, cams = self.predict_inputs(self.model_input(path, image)[None])
+        return image, Prediction(float(probs[0]), self.threshold,
+                                 resize_map(cams[0], image.pixels.shape))
+
     def _load(self, path: Path, keep_image: bool):
-        image = load_xray(path, min_side=None if keep_image else self.size)
-        return prepare(image.pixels, self.size, self.preprocessing), image if keep_image else None
+        image = load_xray(path) if keep_image else None
+        return self.model_input(path, image), image
 
     def score_files(
         self,
@@ -122,7 +145,8 @@ class Predictor:
         """
         paths = [Path(p) for p in paths]
         window = 2 * self.batch_size
-        with ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode") as pool:
+        pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode")
+        try:
             pending: list[tuple[Path, Future]] = []
             index = 0
             while index < len(paths) or pending:
@@ -132,10 +156,10 @@ class Predictor:
                     index += 1
                 chunk, pending = pending[:self.batch_size], pending[self.batch_size:]
                 if cancelled():
-                    for _, future in chunk + pending:
-                        future.cancel()
                     return
                 yield from self._score_chunk(chunk, heatmaps)
+        finally:  # also when the caller stops iterating: drop queued decodes, don't wait
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _score_chunk(self, chunk: list[tuple[Path, Future]],
                      heatmaps: bool) -> Iterator[ScoredFile]:

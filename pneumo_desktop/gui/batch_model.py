@@ -7,8 +7,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex,
-                            QSortFilterProxyModel, Qt)
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
 from PySide6.QtGui import QBrush, QColor
 
 from pneumo_desktop.gui.result_panel import decision_text
@@ -48,7 +54,10 @@ class BatchTableModel(QAbstractTableModel):
         folders = [Path(p) for p in inputs]
         self.root = folders[0] if len(folders) == 1 and folders[0].is_dir() else None
         if self.root is None and folders:
-            common = os.path.commonpath([str(p.parent) for p in folders])
+            try:
+                common = os.path.commonpath([str(p.absolute().parent) for p in folders])
+            except ValueError:  # different drives
+                common = ""
             self.root = Path(common) if common else None
         self.endResetModel()
 

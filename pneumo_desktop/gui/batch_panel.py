@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QProgressBar, QPushButton, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
-from pneumo_desktop.gui.batch_model import (ERROR, NORMAL, PNEUMONIA, BatchFilterProxy,
-                                            BatchTableModel, PathRole)
+from pneumo_desktop.gui.batch_model import (
+    ERROR,
+    NORMAL,
+    PNEUMONIA,
+    BatchFilterProxy,
+    BatchTableModel,
+    PathRole,
+)
 
 FILTERS = (("All files", None), ("Pneumonia suspected", PNEUMONIA),
            ("No pneumonia suspected", NORMAL), ("Not scored (errors)", ERROR))
 
 
-def rate_text(done: int, total: int, seconds: float) -> str:
+def rate_text(done: int, total: int, seconds: float, eta: bool = True) -> str:
     """'37 / 120 · 45.2 images/s · about 2 s left'."""
     rate = done / seconds if seconds > 0 else 0.0
     text = f"{done} / {total} · {rate:.1f} images/s"
-    if 0 < done < total and rate > 0:
+    if eta and 0 < done < total and rate > 0:
         left = (total - done) / rate
-        text += f" · about {left:.0f} s left" if left < 120 else f" · about {left / 60:.0f} min left"
+        text += f" · about {left:.0f} s left" if left < 120 else \
+            f" · about {left / 60:.0f} min left"
     return text
 
 
@@ -88,6 +105,7 @@ class BatchPanel(QWidget):
         progress.addWidget(self.cancel_button)
         layout.addWidget(self.progress_row)
         self.progress_row.hide()
+        self._last: tuple[int, int, float] = (0, 0, 0.0)
 
         self.table = QTableView()
         self.table.setObjectName("batchTable")
@@ -122,19 +140,21 @@ class BatchPanel(QWidget):
         self.pdf_button.setEnabled(has_rows and not running)
 
     def begin(self, total: int) -> None:
+        self._last = (0, total, 0.0)
         self.progress_bar.setRange(0, max(total, 0))
         self.progress_bar.setValue(0)
         self.rate_label.setText(f"0 / {total}")
         self.set_running(True)
 
     def set_progress(self, done: int, total: int, seconds: float) -> None:
+        self._last = (done, total, seconds)
         self.progress_bar.setMaximum(total)
         self.progress_bar.setValue(done)
         self.rate_label.setText(rate_text(done, total, seconds))
 
     def finish(self, cancelled: bool) -> None:
-        if cancelled:
-            self.rate_label.setText(self.rate_label.text().split(" · about")[0] + " · cancelled")
+        text = rate_text(*self._last, eta=False)
+        self.rate_label.setText(f"{text} · cancelled" if cancelled else text)
         self.set_running(False)
         self.update_summary()
 

@@ -34,11 +34,12 @@ def rgba_to_qimage(rgba: np.ndarray) -> QImage:
 
 
 def display_lut(window: float, level: float, inverted: bool = False) -> np.ndarray:
-    """The 256-entry uint8 table mapping stored grey values to screen values for a
-    window width / level (centre) on the 0..255 display scale."""
-    window = max(1.0, float(window))
+    """The 256-entry uint8 table mapping stored grey values to screen values for a window
+    width / level (centre) on the 0..255 display scale (DICOM linear window: 256 / 128 is the
+    identity)."""
+    window = max(2.0, float(window))
     values = np.arange(256, dtype=np.float32)
-    lut = (values - (level - window / 2.0)) * (255.0 / window)
+    lut = ((values - (level - 0.5)) / (window - 1.0) + 0.5) * 255.0
     lut = np.clip(np.rint(lut), 0, 255).astype(np.uint8)
     return 255 - lut if inverted else lut
 
@@ -61,14 +62,23 @@ def heat_layer(heatmap: np.ndarray, max_side: int = HEAT_MAX_SIDE) -> np.ndarray
                           interpolation=cv2.INTER_AREA)
     rgba = np.empty((*heat.shape, 4), np.uint8)
     rgba[:, :, :3] = colorize(heat)
-    rgba[:, :, 3] = np.rint(np.clip(heat * 1.5 - 0.2, 0.0, 1.0) * 255).astype(np.uint8)
+    rgba[:, :, 3] = np.rint(heat_alpha(heat) * 255).astype(np.uint8)
     return rgba
 
 
-def legend_qimage(width: int = 256, height: int = 1) -> QImage:
-    """The heat-map colour scale, low (left) to high (right)."""
+def heat_alpha(heat: np.ndarray) -> np.ndarray:
+    """Per-pixel opacity of the heat map, 0..1: weak activations stay clear (as in the core's
+    `overlay`)."""
+    return np.clip(heat * 1.5 - 0.2, 0.0, 1.0)
+
+
+def legend_qimage(width: int = 256, height: int = 1, background: int = 128) -> QImage:
+    """The heat-map colour scale, low (left) to high (right), drawn as it appears over a grey
+    image: the weakest values leave the image uncoloured."""
     ramp = np.tile(np.linspace(0.0, 1.0, width, dtype=np.float32), (height, 1))
-    return rgb_to_qimage(colorize(ramp))
+    alpha = heat_alpha(ramp)[:, :, None]
+    rgb = colorize(ramp).astype(np.float32) * alpha + background * (1.0 - alpha)
+    return rgb_to_qimage(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
 
 
 def fit_within(pixels: np.ndarray, max_side: int) -> np.ndarray:

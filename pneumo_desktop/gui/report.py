@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QFile, QIODevice, QMarginsF, QRectF, Qt
-from PySide6.QtGui import (QColor, QFont, QFontMetricsF, QImage, QPageLayout, QPageSize, QPainter,
-                           QPdfWriter)
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+)
 
 from pneumo_desktop import __version__
 from pneumo_desktop.core.atomic import atomic_open
@@ -18,9 +26,15 @@ from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.heatmaps import overlay
 from pneumo_desktop.core.image_io import load_xray
 from pneumo_desktop.gui.imaging import fit_within, gray_to_qimage, legend_qimage, rgb_to_qimage
-from pneumo_desktop.gui.result_panel import (BANNER_TEXT, NORMAL_COLOR, PNEUMONIA_COLOR,
-                                             decision_text, explanation_text,
-                                             operating_point_text, percent)
+from pneumo_desktop.gui.result_panel import (
+    BANNER_TEXT,
+    NORMAL_COLOR,
+    PNEUMONIA_COLOR,
+    decision_text,
+    explanation_text,
+    operating_point_text,
+    percent,
+)
 
 if TYPE_CHECKING:
     from pneumo_desktop.core.bundle import ModelCard
@@ -254,9 +268,9 @@ def _study_page(page: _Page, data: ReportData, item: ScoredFile,
     if heat_rgb is not None:
         panels.append(("With heat map", rgb_to_qimage(heat_rgb)))
     top = page.y
-    for i, (caption, qimage) in enumerate(panels):
-        _draw_image(page, qimage, QRectF(i * (box_w + gap), top, box_w, box_h), caption)
-    page.y = top + box_h + page.line_height(page.body) * 1.6
+    drawn = max(_draw_image(page, qimage, QRectF(i * (box_w + gap), top, box_w, box_h), caption)
+                for i, (caption, qimage) in enumerate(panels))
+    page.y = top + drawn + page.line_height(page.small) * 2.5
     if heat_rgb is not None:
         legend = QRectF(page.area.width() / 2 + gap / 2, page.y, box_w,
                         page.line_height(page.small))
@@ -272,8 +286,8 @@ def _study_page(page: _Page, data: ReportData, item: ScoredFile,
                   "an outline of disease.", page.small, QColor(70, 70, 70))
 
 
-def _draw_image(page: _Page, image: QImage, box: QRectF, caption: str) -> None:
-    """Draw `image` centred in `box`, aspect kept, with a caption underneath."""
+def _draw_image(page: _Page, image: QImage, box: QRectF, caption: str) -> float:
+    """Draw `image` centred in `box`, aspect kept, with a caption underneath; its height."""
     scale = min(box.width() / image.width(), box.height() / image.height())
     w, h = image.width() * scale, image.height() * scale
     target = QRectF(box.left() + (box.width() - w) / 2, box.top(), w, h)
@@ -283,3 +297,4 @@ def _draw_image(page: _Page, image: QImage, box: QRectF, caption: str) -> None:
     page.painter.drawText(QRectF(box.left(), box.top() + h + 4, box.width(),
                                  page.line_height(page.small) * 1.4),
                           Qt.AlignmentFlag.AlignHCenter, caption)
+    return h

@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent, QPen, QPixmap, QPolygonF
-from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QSizePolicy, QSlider,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
 from pneumo_desktop.gui.imaging import legend_qimage
 
@@ -93,12 +101,12 @@ class ScoreBar(QWidget):
         self.setObjectName("scoreBar")
         self.probability: float | None = None
         self.threshold = 0.5
-        self.setMinimumHeight(34)
+        self.setMinimumHeight(36)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Model score from 0 to 100 %; the tick is the decision threshold")
 
     def sizeHint(self) -> QSize:
-        return QSize(240, 34)
+        return QSize(240, 36)
 
     def set_values(self, probability: float | None, threshold: float) -> None:
         self.probability, self.threshold = probability, threshold
@@ -117,7 +125,7 @@ class ScoreBar(QWidget):
         painter.setBrush(QColor(255, 205, 210))
         painter.drawRect(QRectF(split, top, margin + width - split, bar_h))
         painter.setPen(QPen(QColor(60, 60, 60), 2, Qt.PenStyle.DashLine))
-        painter.drawLine(int(split), int(top - 4), int(split), int(top + bar_h + 4))
+        painter.drawLine(int(split), int(top - 4), int(split), int(top + bar_h))
         font = painter.font()
         font.setPointSizeF(max(6.0, font.pointSizeF() * 0.8))
         painter.setFont(font)
@@ -126,6 +134,11 @@ class ScoreBar(QWidget):
                          Qt.AlignmentFlag.AlignLeft, "0 %")
         painter.drawText(QRectF(margin, top + bar_h + 1, width, 12),
                          Qt.AlignmentFlag.AlignRight, "100 %")
+        caption = f"threshold {percent(self.threshold)}"
+        caption_w = painter.fontMetrics().horizontalAdvance(caption) + 4
+        left = min(max(split - caption_w / 2, margin + 30), margin + width - 36 - caption_w)
+        painter.drawText(QRectF(left, top + bar_h + 1, caption_w, 12),
+                         Qt.AlignmentFlag.AlignHCenter, caption)
         if self.probability is not None:
             x = margin + width * self.probability
             color = PNEUMONIA_COLOR if self.probability >= self.threshold else NORMAL_COLOR
@@ -171,18 +184,25 @@ class ResultPanel(QWidget):
 
         result = QGroupBox("Result")
         result_layout = QVBoxLayout(result)
-        self.probability_label = self._label("probabilityLabel", "—")
+        self.probability_caption = self._label("probabilityCaption", "Probability of pneumonia")
+        self.probability_caption.setStyleSheet("color:#555;")
+        self.probability_label = QLabel("—")
+        self.probability_label.setObjectName("probabilityLabel")
         big = QFont(self.font())
-        big.setPointSizeF(big.pointSizeF() * 1.5)
+        big.setPointSizeF(big.pointSizeF() * 2.0)
         big.setBold(True)
         self.probability_label.setFont(big)
         self.probability_label.setToolTip("The model's estimated probability of pneumonia")
-        self.score_bar = ScoreBar()
         self.decision_label = self._label("decisionLabel", "")
         decision_font = QFont(self.font())
         decision_font.setBold(True)
         decision_font.setPointSizeF(decision_font.pointSizeF() * 1.2)
         self.decision_label.setFont(decision_font)
+        headline = QHBoxLayout()
+        headline.addWidget(self.probability_label)
+        headline.addSpacing(8)
+        headline.addWidget(self.decision_label, 1)
+        self.score_bar = ScoreBar()
         self.operating_label = self._label("operatingPointLabel", "")
         self.operating_label.setToolTip(
             "Sensitivity: share of pneumonia X-rays the model flags. Specificity: share of "
@@ -191,8 +211,10 @@ class ResultPanel(QWidget):
         self.threshold_warning = self._label("thresholdWarning", "")
         self.threshold_warning.setStyleSheet(WARNING_STYLE)
         self.threshold_warning.hide()
-        for widget in (self.probability_label, self.score_bar, self.decision_label,
-                       self.explanation_label, self.operating_label, self.threshold_warning):
+        result_layout.addWidget(self.probability_caption)
+        result_layout.addLayout(headline)
+        for widget in (self.score_bar, self.explanation_label, self.operating_label,
+                       self.threshold_warning):
             result_layout.addWidget(widget)
         layout.addWidget(result)
 
@@ -267,8 +289,9 @@ class ResultPanel(QWidget):
         if card is None:
             self.model_label.setText(description or "No model loaded")
         else:
+            suffix = f" · {description}" if description else ""
             self.model_label.setText(f"Model: {card.name} ({card.architecture}, "
-                                     f"{card.input_size} px){' · ' + description if description else ''}")
+                                     f"{card.input_size} px){suffix}")
         self._update_threshold_warning()
         self._show()
 
@@ -303,13 +326,12 @@ class ResultPanel(QWidget):
         self.study_label.setText(f"<b>{html.escape(Path(path).name)}</b><br>"
                                  f"{image_format}, {w} × {h} pixels")
         self.study_label.setToolTip(str(path))
-        rows = [(label, metadata[tag]) for tag, label in SHOWN_TAGS + PATIENT_TAGS
-                if metadata.get(tag)]
+        rows = [(label, dicom_date(metadata[tag]) if tag.endswith("Date") else metadata[tag])
+                for tag, label in SHOWN_TAGS + PATIENT_TAGS if metadata.get(tag)]
         if rows:
             self.tags_label.setText("<table>" + "".join(
                 f"<tr><td style='color:#555;padding-right:8px'>{html.escape(label)}</td>"
-                f"<td>{html.escape(dicom_date(value) if 'Date' in label else value)}</td></tr>"
-                for label, value in rows) + "</table>")
+                f"<td>{html.escape(value)}</td></tr>" for label, value in rows) + "</table>")
             self.tags_label.show()
         else:
             self.tags_label.hide()
@@ -331,7 +353,7 @@ class ResultPanel(QWidget):
         if prediction is None:
             return
         probability, threshold = prediction.probability, self._threshold
-        self._set_result(f"Probability of pneumonia: {percent(probability)}",
+        self._set_result(percent(probability),
                          decision_text(probability, threshold),
                          operating_point_text(self._card, threshold),
                          explanation_text(probability, threshold), probability=probability)
@@ -339,6 +361,7 @@ class ResultPanel(QWidget):
     def _set_result(self, headline: str, decision: str, operating: str, explanation: str,
                     probability: float | None = None, error: bool = False) -> None:
         self.probability_label.setText(headline)
+        self.probability_caption.setVisible(probability is not None)
         self.score_bar.set_values(probability, self._threshold)
         self.score_bar.setVisible(probability is not None)
         self.decision_label.setText(decision)

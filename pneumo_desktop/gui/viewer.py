@@ -1,13 +1,19 @@
-"""The X-ray viewer: zoom around the cursor, pan, fit / 1:1, window/level, invert, heat-map layer."""
+"""The X-ray viewer: zoom at the cursor, pan, fit / 1:1, window/level, invert, heat-map layer."""
 
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import (QColor, QMouseEvent, QPainter, QPixmap, QResizeEvent, QTransform,
-                           QWheelEvent)
-from PySide6.QtWidgets import (QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
-                               QWidget)
+from PySide6.QtGui import (
+    QColor,
+    QMouseEvent,
+    QPainter,
+    QPixmap,
+    QResizeEvent,
+    QTransform,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from pneumo_desktop.gui.imaging import apply_lut, display_lut, gray_to_qimage, rgba_to_qimage
 

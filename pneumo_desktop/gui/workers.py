@@ -51,48 +51,62 @@ class Worker(QObject):
 
 
 class ModelLoader(Worker):
-    """Reads a bundle and builds its Predictor (imports TensorFlow on first use)."""
+    """Reads a bundle and builds its Predictor (imports TensorFlow on first use).
 
-    loaded = Signal(object, str)  # Predictor, device description
-    failed = Signal(str, str)  # bundle path, message
+    When `path` does not exist and `fallback_dirs` are given, the first usable bundle found
+    there is loaded instead (a fresh install without the shipped model still starts).
+    """
 
-    def __init__(self, path: str | Path, *, batch_size: int = 16,
-                 threshold: float | None = None):
+    loaded = Signal(int, object, str)  # request, Predictor, device description
+    failed = Signal(int, str, str)  # request, bundle path, message
+
+    def __init__(self, request: int, path: str | Path, *, batch_size: int = 16,
+                 threshold: float | None = None, fallback_dirs: list[Path] | None = None):
         super().__init__()
+        self.request = request
         self.path = Path(path)
         self.batch_size = batch_size
         self.threshold = threshold
+        self.fallback_dirs = fallback_dirs
+
+    def _resolve(self) -> Path:
+        from pneumo_desktop.core.bundle import ModelBundle, list_bundles
+
+        if self.path.is_dir() or self.fallback_dirs is None:
+            return self.path
+        for path, entry in list_bundles(self.fallback_dirs):
+            if isinstance(entry, ModelBundle):
+                return path
+        raise PneumoError(f"No model found: {self.path} is missing and no usable model is in "
+                          f"{', '.join(str(d) for d in self.fallback_dirs)}")
 
     def work(self) -> None:
         from pneumo_desktop.core.bundle import read_bundle
 
         try:
-            bundle = read_bundle(self.path)
+            bundle = read_bundle(self._resolve())
             from pneumo_desktop.core.backend import device_description
             from pneumo_desktop.core.inference import Predictor
 
             predictor = Predictor(bundle, batch_size=self.batch_size, threshold=self.threshold)
             device = device_description()
         except PneumoError as exc:
-            self.failed.emit(str(self.path), str(exc))
+            self.failed.emit(self.request, str(self.path), str(exc))
         except Exception as exc:  # a broken install or model must not take the app down
-            self.failed.emit(str(self.path), f"{self.path.name}: the model cannot be loaded "
-                                             f"({type(exc).__name__}: {exc})")
+            self.failed.emit(self.request, str(self.path),
+                             f"{self.path.name}: the model cannot be loaded "
+                             f"({type(exc).__name__}: {exc})")
         else:
-            self.loaded.emit(predictor, device)
+            self.loaded.emit(self.request, predictor, device)
 
 
 def score_image(predictor: Predictor, path: Path, image: XRayImage) -> Prediction:
-    """Score a study exactly as batch scoring does (JPEGs decoded at the reduced size the
-    batch uses), so the viewer and the table always show the same probability."""
-    source = image
-    if image.format == "JPEG":
-        source = load_xray(path, min_side=predictor.size)
-    return predictor.predict_image(source, heatmap=True)
+    """Score a study exactly as batch scoring does, so the viewer and the table agree."""
+    return predictor.score_path(path, image=image)[1]
 
 
 class ImageScorer(Worker):
-    """Decodes one study at full resolution and, when a model is given, scores it with a heat map."""
+    """Decodes a study at full resolution and, given a model, scores it with a heat map."""
 
     scored = Signal(object)  # ImageResult
     failed = Signal(int, str, str)  # request, path, message

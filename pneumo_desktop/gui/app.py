@@ -1,0 +1,58 @@
+"""Starting the desktop app: QApplication (high-DPI), names for QSettings, icon, main window."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtGui import QGuiApplication, QIcon
+from PySide6.QtWidgets import QApplication
+
+from pneumo_desktop import __version__
+from pneumo_desktop.gui.settings import APPLICATION, ORGANIZATION
+
+
+def resources_dir() -> Path:
+    """`resources/` of the source tree, or of the PyInstaller bundle."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def app_icon() -> QIcon:
+    icon = QIcon()
+    for name in ("icon.svg", "icon.png"):
+        path = resources_dir() / name
+        if path.is_file():
+            icon.addFile(str(path))
+    return icon
+
+
+def make_application(argv: list[str] | None = None) -> QApplication:
+    """The QApplication (created once), named so QSettings finds the user's settings."""
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(argv if argv is not None else sys.argv)
+    QCoreApplication.setOrganizationName(ORGANIZATION)
+    QCoreApplication.setApplicationName(APPLICATION)
+    QCoreApplication.setApplicationVersion(__version__)
+    QGuiApplication.setApplicationDisplayName(APPLICATION)
+    QGuiApplication.setDesktopFileName("pneumo-desktop")
+    icon = app_icon()
+    if not icon.isNull():
+        app.setWindowIcon(icon)
+    return app
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    """Show the main window at once (the model loads in the background); the exit code."""
+    app = make_application(argv)
+    from pneumo_desktop.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    return app.exec()
