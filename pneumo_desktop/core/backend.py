@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import os
 
 
@@ -22,6 +23,9 @@ def keras_module():
 
     from pneumo_desktop.core import layers  # noqa: F401  (registers custom layers)
 
+    # Move TensorFlow's ~300 000 import-time objects out of the garbage collector's reach: a full
+    # collection would otherwise walk them for ~0.5 s holding the GIL (a frozen GUI meanwhile).
+    gc.freeze()
     return keras
 
 

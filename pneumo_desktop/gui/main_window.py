@@ -90,6 +90,8 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.settings = settings if isinstance(settings, AppSettings) else AppSettings(settings)
         self.model_dirs = [Path(d) for d in (model_dirs or default_model_dirs())]
+        self.user_models_dir = self.model_dirs[-1]  # where trained models are saved
+        self._wizard: QWidget | None = None
         self.batch_size = batch_size
         self._pool = ThreadPool(self)
         self._predictor: Predictor | None = None
@@ -223,6 +225,9 @@ class MainWindow(QMainWindow):
                                ["Esc"], "Stop scoring; rows scored so far are kept")
         self.models_action = a("modelsAction", "&Models…", self.open_model_manager,
                                ["Ctrl+M"], "See model cards and switch the active model")
+        self.train_action = a("trainWizardAction", "&Train on clinic images…",
+                              self.open_training_wizard, ["Ctrl+T"],
+                              "Fine-tune the model on your own labelled images, on this computer")
         self.preferences_action = a("preferencesAction", "&Preferences…",
                                     self.open_preferences, [std.Preferences, "Ctrl+,"],
                                     "Decision threshold override")
@@ -255,6 +260,7 @@ class MainWindow(QMainWindow):
             study_menu.addSeparator() if item is None else study_menu.addAction(item)
         model_menu = menus.addMenu("&Model")
         model_menu.addAction(self.models_action)
+        model_menu.addAction(self.train_action)
         model_menu.addAction(self.preferences_action)
         help_menu = menus.addMenu("&Help")
         help_menu.addAction(self.shortcuts_action)
@@ -745,6 +751,31 @@ class MainWindow(QMainWindow):
         dialog.show()
         return dialog
 
+    def open_training_wizard(self) -> QWidget:
+        """Open the training wizard (window-modal, non-blocking) and return it."""
+        from pneumo_desktop.gui.training_wizard import TrainingWizard
+
+        active = self.model_path or (Path(self.settings.active_model)
+                                     if self.settings.active_model else None)
+        wizard = TrainingWizard(self, active_model=Path(active) if active else None,
+                                models_dir=self.user_models_dir)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.modelSaved.connect(self._trained_model_saved)
+        wizard.destroyed.connect(self._wizard_closed)
+        self._wizard = wizard
+        wizard.open()
+        return wizard
+
+    @Slot(str, bool)
+    def _trained_model_saved(self, path: str, make_active: bool) -> None:
+        self.statusBar().showMessage(f"Model saved: {path}", 8000)
+        if make_active:
+            self.switch_model(path)
+
+    @Slot()
+    def _wizard_closed(self) -> None:
+        self._wizard = None
+
     def open_preferences(self) -> None:
         from pneumo_desktop.gui.preferences import PreferencesDialog
 
@@ -829,6 +860,8 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = 30000) -> bool:
         """Cancel running work and wait for every worker thread to end."""
         self._closing = True
+        if self._wizard is not None:
+            self._wizard.shutdown(timeout_ms)
         if self._batch is not None:
             self._batch.cancel()
         if self._report is not None:
