@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--equalize", choices=["none", "clahe"], default="none")
     train.add_argument("--name", help="model name in the card (default: the folder name)")
     train.add_argument("--limit", type=int, default=0, help="use at most N images (quick runs)")
+    train.add_argument("--ensemble-with", action="append", default=[], metavar="DIR",
+                       help="average the new model with this bundle (same split; repeatable)")
+    train.add_argument("--init-seed", type=int, help="weight-initialisation seed (default --seed)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
     evaluate.add_argument("data")
@@ -156,7 +159,8 @@ def _train(args) -> int:
         batch_size=args.batch_size, learning_rate=args.lr, seed=args.seed,
         target_sensitivity=args.target_sensitivity, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, init_from=args.init_from, folds=args.folds,
-        equalize=args.equalize, holdout=args.holdout, limit=args.limit)
+        equalize=args.equalize, holdout=args.holdout, limit=args.limit,
+        ensemble_with=args.ensemble_with, init_seed=args.init_seed)
     return run_training_cli(args.data, args.out, config, name=args.name)
 
 

@@ -146,3 +146,46 @@ def test_brief_training_on_real_images(tmp_path):
     assert 0 < result.card.threshold < 1
     bundle = save_result(result, tmp_path / "real")
     assert read_bundle(bundle.path).card.validation["n"] > 20
+
+
+def test_ensemble_member_is_trained_on_the_same_split_and_merged(synthetic_data, tmp_path):
+    from pneumo_desktop.core.heatmaps import grad_cam
+
+    base = save_result(train(synthetic_data, TrainConfig(**FAST), name="m1"), tmp_path / "m1")
+    config = TrainConfig(**{**FAST, "val_fraction": 0.4, "seed": 3},
+                         ensemble_with=[str(base.path)])
+    result = train(synthetic_data, config, name="ens")
+    card = result.card
+    assert card.architecture == "custom_cnn_x2"
+    assert card.training["config"]["val_fraction"] == 0.25  # adopted from the member
+    assert card.training["config"]["seed"] == 42 and card.training["config"]["init_seed"] == 43
+    assert len(card.training["ensemble"]["member_validation_auc"]) == 2
+    bundle = save_result(result, tmp_path / "ens")
+    predictor = Predictor(read_bundle(bundle.path))
+    images = np.stack([cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (64, 64))
+                       for p in sorted(synthetic_data.rglob("person*.jpeg"))[:4]])
+    batch = images[..., None].astype("float32")
+    _, cams = predictor.predict_inputs(batch)
+    assert np.abs(cams - grad_cam(predictor.model, batch, "gap", "logit")).max() < 1e-4
+
+
+def test_merged_logit_is_the_mean_of_the_members(tmp_path):
+    import keras
+
+    from pneumo_desktop.core.architectures import LOGIT_LAYER, build_model, merge_into_ensemble
+    from pneumo_desktop.core.datasets import ImageCache
+    from pneumo_desktop.core.training import predict_logits
+
+    members = []
+    for seed in (1, 2, 3):
+        keras.utils.set_random_seed(seed)
+        m = build_model("compact_cnn", 64)
+        k, b = m.get_layer(LOGIT_LAYER).get_weights()
+        m.get_layer(LOGIT_LAYER).set_weights([np.random.default_rng(seed).normal(0, 1, k.shape),
+                                              b + seed])
+        members.append(m)
+    ensemble = merge_into_ensemble(members, "compact_cnn", 64)
+    rng = np.random.default_rng(0)
+    cache = ImageCache(rng.integers(0, 255, (5, 64, 64), dtype=np.uint8), np.zeros(5), [], [])
+    expected = np.mean([predict_logits(m, cache) for m in members], axis=0)
+    assert np.allclose(predict_logits(ensemble, cache), expected, atol=1e-4)

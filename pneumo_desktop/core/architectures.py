@@ -6,6 +6,7 @@ random (`weights=None`): nothing is ever downloaded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 FEATURES_LAYER = "gap"  # its input is the last convolutional feature map
@@ -65,21 +66,81 @@ ARCHITECTURES: dict[str, Callable] = {
 }
 
 
-def build_model(arch: str, image_size: int, dropout: float = 0.3):
-    """A compiled-free Keras model: (N, S, S, 1) grayscale in 0..255 -> P(pneumonia)."""
-    from pneumo_desktop.core.backend import keras_module
+def parse_architecture(arch: str) -> tuple[str, int]:
+    """'compact_cnn' -> ('compact_cnn', 1); 'compact_cnn_x3' -> ('compact_cnn', 3) (ensemble)."""
     from pneumo_desktop.core.errors import PneumoError
 
-    if arch not in ARCHITECTURES:
+    base, members = arch, 1
+    match = re.fullmatch(r"(.+)_x(\d+)", arch)
+    if match:
+        base, members = match.group(1), int(match.group(2))
+    if base not in ARCHITECTURES or not 1 <= members <= 8:
         choices = ", ".join(ARCHITECTURES)
-        raise PneumoError(f"Unknown architecture {arch!r}; choose one of {choices}")
+        raise PneumoError(f"Unknown architecture {arch!r}; choose one of {choices} "
+                          "(or NAME_xK for an ensemble of K)")
+    return base, members
+
+
+def build_model(arch: str, image_size: int, dropout: float = 0.3):
+    """A compiled-free Keras model: (N, S, S, 1) grayscale in 0..255 -> P(pneumonia).
+
+    `NAME_xK` builds an ensemble: K feature extractors (nested models `member1`..`memberK`)
+    whose feature maps are concatenated before the shared GAP -> dense head, so the ensemble's
+    logit is a weighted sum of the members' and its CAM is still exact.
+    """
+    from pneumo_desktop.core.backend import keras_module
+
+    base, members = parse_architecture(arch)
     keras = keras_module()
     from pneumo_desktop.core.layers import PerImageStandardization
+
     inputs = keras.Input((image_size, image_size, 1), name="image")
     x = PerImageStandardization(name="standardize")(inputs)
-    x = ARCHITECTURES[arch](keras, x)
+    if members == 1:
+        x = ARCHITECTURES[base](keras, x)
+    else:
+        branches = []
+        for i in range(members):
+            member_input = keras.Input(tuple(x.shape[1:]), name=f"member{i + 1}_input")
+            member = keras.Model(member_input, ARCHITECTURES[base](keras, member_input),
+                                 name=f"member{i + 1}")
+            branches.append(member(x))
+        x = keras.layers.Concatenate(name="member_features")(branches)
     x = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     x = keras.layers.Dense(1, name=LOGIT_LAYER)(x)
     outputs = keras.layers.Activation("sigmoid", name=OUTPUT_LAYER, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=arch)
+
+
+def merge_into_ensemble(models: list, arch: str, image_size: int):
+    """One model whose logit is the mean of the members' logits (members: single models of
+    architecture `arch`, trained separately). Its CAM is the mean of their CAMs."""
+    import numpy as np
+
+    ensemble = build_model(f"{arch}_x{len(models)}", image_size)
+    kernels, biases = [], []
+    for i, model in enumerate(models):
+        target = ensemble.get_layer(f"member{i + 1}")
+        for layer in target.layers:
+            if layer.weights:
+                layer.set_weights(_source_layer(model, layer.name).get_weights())
+        kernel, bias = model.get_layer(LOGIT_LAYER).get_weights()
+        kernels.append(kernel / len(models))
+        biases.append(bias)
+    ensemble.get_layer(LOGIT_LAYER).set_weights([np.concatenate(kernels), np.mean(biases, 0)])
+    return ensemble
+
+
+def _source_layer(model, name: str):
+    """A layer of `model` by name, looking inside a nested backbone model too."""
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        for layer in model.layers:
+            if hasattr(layer, "get_layer"):
+                try:
+                    return layer.get_layer(name)
+                except ValueError:
+                    continue
+        raise

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from pneumo_desktop.core import metrics
-from pneumo_desktop.core.architectures import LOGIT_LAYER
+from pneumo_desktop.core.architectures import LOGIT_LAYER, merge_into_ensemble, parse_architecture
 from pneumo_desktop.core.bundle import ModelBundle, ModelCard, read_bundle, write_bundle
 from pneumo_desktop.core.datasets import (
     DatasetScan,
@@ -59,6 +59,8 @@ class TrainConfig:
     patience: int = 6
     calibrate: bool = True
     max_steps_per_epoch: int = 0  # 0 = whole epoch (tests use a few steps)
+    init_seed: int | None = None  # weight initialisation and augmentation; None = seed
+    ensemble_with: list[str] = field(default_factory=list)  # bundles to average with
 
 
 @dataclass
@@ -243,6 +245,33 @@ def _progress_adapter(keras, callbacks: TrainingCallbacks, epochs: int, batches:
     return Adapter()
 
 
+def _ensemble_members(config: TrainConfig) -> list[ModelBundle]:
+    """Bundles to average with the model trained now. Their architecture, input size and data
+    split settings are adopted, so every member is judged on the same validation patients."""
+    if not config.ensemble_with:
+        return []
+    if config.init_from:
+        raise PneumoError("Fine-tuning and ensembling cannot be combined in one run")
+    members = [read_bundle(path) for path in config.ensemble_with]
+    first = members[0].card
+    for bundle in members:
+        base, count = parse_architecture(bundle.card.architecture)
+        if count != 1 or bundle.card.architecture != first.architecture \
+                or bundle.card.input_size != first.input_size:
+            raise PneumoError(f"{bundle.name}: ensemble members must be single models of one "
+                              f"architecture and size ({first.architecture}, {first.input_size})")
+    split = first.training.get("config", {})
+    config.architecture, config.image_size = first.architecture, first.input_size
+    for key in ("seed", "val_fraction", "test_fraction", "holdout", "limit"):
+        if key in split:
+            setattr(config, key, split[key])
+    used = {m.card.training.get("config", {}).get("init_seed") or
+            m.card.training.get("config", {}).get("seed") for m in members}
+    if config.init_seed is None or config.init_seed in used:
+        config.init_seed = max(s for s in used | {config.seed} if s is not None) + 1
+    return members
+
+
 def _initial_model(config: TrainConfig):
     """A fresh model, or a copy of a bundle's model to fine-tune, with its preprocessing."""
     from pneumo_desktop.core.architectures import build_model
@@ -359,14 +388,30 @@ def train(data_dir: str | Path, config: TrainConfig,
 
     keras = keras_module()
     callbacks = callbacks or TrainingCallbacks()
-    keras.utils.set_random_seed(config.seed)
     config = copy.deepcopy(config)
+    members = _ensemble_members(config)
+    keras.utils.set_random_seed(config.seed if config.init_seed is None else config.init_seed)
     started = time.perf_counter()
     model, preprocessing, parent = _initial_model(config)
+    if members:
+        preprocessing = dict(members[0].card.preprocessing)
     data = data or prepare_data(data_dir, config, callbacks, preprocessing)
     callbacks.on_message(f"training {config.architecture} at {config.image_size} px on "
                          f"{device_description()}")
     adapter = fit(model, data, config, callbacks)
+    ensemble_info = None
+    if members:
+        models = [m.load_keras_model() for m in members] + [model]
+        member_auc = [metrics.roc_auc(data.caches["val"].labels,
+                                      _sigmoid(predict_logits(m, data.caches["val"])))
+                      for m in models]
+        model = merge_into_ensemble(models, config.architecture, config.image_size)
+        ensemble_info = {"members": [{"name": m.name, "sha256": m.card.sha256} for m in members]
+                         + [{"name": "trained in this run", "init_seed": config.init_seed}],
+                         "member_validation_auc": member_auc}
+        config.architecture = f"{config.architecture}_x{len(models)}"
+        callbacks.on_message("members' validation AUC: "
+                             + ", ".join(f"{a:.4f}" for a in member_auc))
 
     val = data.caches["val"]
     logits = predict_logits(model, val)
@@ -400,6 +445,7 @@ def train(data_dir: str | Path, config: TrainConfig,
         "seconds": round(time.perf_counter() - started, 1),
         "device": device_description(),
         "fine_tuned_from": parent.name if parent else None,
+        "ensemble": ensemble_info,
         "command": " ".join(["pneumo-desktop", *sys.argv[1:]]) if "train" in sys.argv else "",
     }
     card = ModelCard(
