@@ -61,3 +61,21 @@ def test_platt_scaling_improves_calibration():
     before = metrics.expected_calibration_error(y, 1 / (1 + np.exp(-over_confident)))
     after = metrics.expected_calibration_error(y, 1 / (1 + np.exp(-(a * over_confident + b))))
     assert after < before / 2
+
+
+def test_confident_threshold_keeps_a_margin():
+    rng = np.random.default_rng(4)
+    y = np.r_[np.zeros(300), np.ones(600)]
+    s = np.r_[rng.random(300) * 0.6, 0.2 + rng.random(600) * 0.8]
+    exact = metrics.threshold_for_sensitivity(y, s, 0.95)
+    safe = metrics.threshold_for_sensitivity(y, s, 0.95, confidence=0.95)
+    assert safe < exact
+    n_kept = int(np.sum(s[y == 1] >= safe))
+    assert metrics.wilson_lower_bound(n_kept, 600) >= 0.95
+    # one positive fewer would break the bound: the threshold is the highest that keeps it
+    assert metrics.wilson_lower_bound(n_kept - 1, 600) < 0.95
+
+
+def test_wilson_lower_bound_known_value():
+    # 95 of 100, one-sided 95 %: about 0.900
+    assert metrics.wilson_lower_bound(95, 100, 0.95) == pytest.approx(0.9001, abs=2e-3)

@@ -32,14 +32,39 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(np.trapezoid(tpr, fpr))
 
 
-def threshold_for_sensitivity(labels: np.ndarray, scores: np.ndarray, target: float) -> float:
-    """The highest threshold whose sensitivity (score >= threshold) reaches `target`."""
+def threshold_for_sensitivity(labels: np.ndarray, scores: np.ndarray, target: float,
+                              confidence: float | None = None) -> float:
+    """The highest threshold whose sensitivity (score >= threshold) reaches `target`.
+
+    With `confidence` (e.g. 0.95), the one-sided Wilson lower bound of the sensitivity must reach
+    the target instead: a margin for the sampling error of a finite validation set, so the
+    target still holds on new patients.
+    """
     positives = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(labels, dtype=bool)])
-    if len(positives) == 0:
+    n = len(positives)
+    if n == 0:
         return 0.5
-    # k positives may fall below the threshold while keeping sensitivity >= target
-    k = int(np.floor((1.0 - target) * len(positives) + 1e-9))
+    if confidence is None:
+        # k positives may fall below the threshold while keeping sensitivity >= target
+        k = int(np.floor((1.0 - target) * n + 1e-9))
+    else:
+        k = 0
+        while k + 1 < n and wilson_lower_bound(n - k - 1, n, confidence) >= target:
+            k += 1
     return float(np.clip(positives[k], 1e-6, 1 - 1e-6))
+
+
+def wilson_lower_bound(successes: int, n: int, confidence: float = 0.95) -> float:
+    """One-sided Wilson score lower bound of a proportion."""
+    from statistics import NormalDist
+
+    if n == 0:
+        return 0.0
+    z = NormalDist().inv_cdf(confidence)
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float((centre - margin) / (1 + z * z / n))
 
 
 def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:

@@ -7,6 +7,7 @@ Progress goes through `TrainingCallbacks` (plain Python): the CLI prints it, the
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import sys
 import time
@@ -45,6 +46,7 @@ class TrainConfig:
     learning_rate: float | None = None  # None: 1e-3 from scratch, 1e-4 when fine-tuning
     seed: int = 42
     target_sensitivity: float = 0.95
+    threshold_confidence: float | None = 0.95  # sensitivity's lower bound must reach the target
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     init_from: str | None = None
@@ -311,6 +313,7 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
             total = n_pos + n_neg
             class_weight = {0: total / (2 * n_neg), 1: total / (2 * n_pos)}
     adapter = _progress_adapter(keras, callbacks, config.epochs, steps, config.batch_size)
+    gc.freeze()  # long-lived objects out of the collector's reach: no long GIL-holding pauses
     early = keras.callbacks.EarlyStopping("val_auc", mode="max", patience=config.patience)
     model.fit(_datasets(train, config, True), validation_data=_datasets(val, config, False),
               epochs=config.epochs, class_weight=class_weight, callbacks=[adapter, early],
@@ -427,7 +430,8 @@ def train(data_dir: str | Path, config: TrainConfig,
     scores = _sigmoid(logits)
     calibration["ece"] = metrics.expected_calibration_error(val.labels, scores)
     calibration["brier"] = float(np.mean((scores - val.labels) ** 2))
-    threshold = metrics.threshold_for_sensitivity(val.labels, scores, config.target_sensitivity)
+    threshold = metrics.threshold_for_sensitivity(val.labels, scores, config.target_sensitivity,
+                                                  config.threshold_confidence)
     validation = _summary(metrics.report(val.labels, scores, threshold))
     validation["best_epoch"] = adapter.best_epoch
     training_info: dict[str, Any] = {
@@ -452,7 +456,11 @@ def train(data_dir: str | Path, config: TrainConfig,
         name=name, architecture=config.architecture, input_size=config.image_size,
         threshold=threshold, preprocessing=preprocessing,
         threshold_rule={"method": "target_sensitivity", "target": config.target_sensitivity,
-                        "split": "validation (patient-level)"},
+                        "split": "validation (patient-level)",
+                        "confidence": config.threshold_confidence,
+                        "rule": "highest threshold whose validation sensitivity reaches the "
+                                "target" + ("" if config.threshold_confidence is None else
+                                            " with its one-sided Wilson lower bound")},
         validation=validation, calibration=calibration, training=training_info)
     if "test" in data.caches and len(data.caches["test"].samples):
         test = data.caches["test"]

@@ -31,7 +31,7 @@ from pneumo_desktop.core.training import (
     TrainingCancelled,
     TrainingResult,
 )
-from pneumo_desktop.gui.workers import Worker
+from pneumo_desktop.gui.workers import CancellableWorker, Worker
 
 CHECK_SIZE = 32  # the folder check decodes every image at this size (fast, reduced JPEG decode)
 DECODE_SECONDS = 0.002  # reading and resizing one image (in parallel threads)
@@ -92,7 +92,7 @@ class _CheckCallbacks(TrainingCallbacks):
         self.worker.progress.emit(self.worker.request, done, total)
 
 
-class FolderChecker(Worker):
+class FolderChecker(CancellableWorker):
     """Scans a folder, splits it by patient as training will, and decodes every image once
     to list the unreadable ones with their reasons."""
 
@@ -105,14 +105,6 @@ class FolderChecker(Worker):
         self.request = request
         self.folder = Path(folder)
         self.config = copy.deepcopy(config)
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     def work(self) -> None:
         try:
@@ -179,7 +171,7 @@ def measure_speed(architecture: str, image_size: int, batch_size: int, steps: in
     return SpeedEstimate(architecture, image_size, batch_size, float(np.median(times)), first)
 
 
-class SpeedProbe(Worker):
+class SpeedProbe(CancellableWorker):
     """Measures training speed for the duration estimate. Holds `gate` while measuring so that
     training (which takes the gate before starting) never competes with it for the CPU."""
 
@@ -192,11 +184,6 @@ class SpeedProbe(Worker):
         self.request = request
         self.architecture, self.image_size, self.batch_size = architecture, image_size, batch_size
         self.gate = gate
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
     def work(self) -> None:
         try:
             with self.gate:

@@ -50,6 +50,21 @@ class Worker(QObject):
         raise NotImplementedError
 
 
+class CancellableWorker(Worker):
+    """A worker whose `cancel()` (any thread) sets a flag that `work()` polls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
 class ModelLoader(Worker):
     """Reads a bundle and builds its Predictor (imports TensorFlow on first use).
 
@@ -136,7 +151,7 @@ class ImageScorer(Worker):
             self.scored.emit(result)
 
 
-class BatchScorer(Worker):
+class BatchScorer(CancellableWorker):
     """Scores files and folders with the core's batched `Predictor.score_files`.
 
     Results arrive in groups (`rows`) at most every `emit_interval` seconds so that the GUI
@@ -155,14 +170,6 @@ class BatchScorer(Worker):
         self.predictor = predictor
         self.inputs = [Path(p) for p in inputs]
         self.emit_interval = emit_interval
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
 
     def work(self) -> None:
         from pneumo_desktop.core.discovery import collect_inputs
@@ -193,7 +200,7 @@ class BatchScorer(Worker):
         self.done.emit(scored, failed, self.cancelled)
 
 
-class ReportWriter(Worker):
+class ReportWriter(CancellableWorker):
     """Writes the PDF report (heat maps of flagged studies are computed here, off the GUI)."""
 
     progress = Signal(int, int)
@@ -205,11 +212,6 @@ class ReportWriter(Worker):
         self.path = Path(path)
         self.data = data
         self.predictor = predictor
-        self._cancel = threading.Event()
-
-    def cancel(self) -> None:
-        self._cancel.set()
-
     def work(self) -> None:
         from pneumo_desktop.gui.report import write_report
 
