@@ -297,3 +297,13 @@ win.close()
     assert result["heavy"] == []
     assert not result["ready_at_show"] and "loading" in result["status_at_show"]
     assert result["ready"] and "ready" in result["status"] and "CPU" in result["status"]
+
+
+def test_uncertain_only_near_the_threshold_in_log_odds():
+    from pneumo_desktop.gui.result_panel import explanation_text
+
+    assert "uncertain" in explanation_text(0.975, 0.98)
+    assert "uncertain" not in explanation_text(0.998, 0.98)  # 3.5x the odds of the threshold
+    assert "uncertain" in explanation_text(0.45, 0.5)
+    assert "uncertain" not in explanation_text(0.2, 0.5)
+    assert explanation_text(0.2, 0.5).startswith("The model found no strong sign")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,7 +40,9 @@ PATIENT_TAGS = (("PatientName", "Patient"), ("PatientID", "Patient ID"),
                 ("PatientBirthDate", "Birth date"), ("PatientSex", "Sex"),
                 ("PatientAge", "Age"))
 #: Within this distance of the threshold a result is called borderline.
-BORDERLINE = 0.05
+#: Scores within this distance of the threshold, in log-odds, are called uncertain. Log-odds
+#: keep the band meaningful when the threshold sits near 0 or 1 (0.98 vs 0.995 is not close).
+BORDERLINE_LOGIT = 0.5
 
 
 def percent(value: float) -> str:
@@ -80,6 +83,11 @@ def operating_point_text(card: ModelCard | None, threshold: float) -> str:
     return " ".join(parts)
 
 
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 def explanation_text(probability: float, threshold: float) -> str:
     """One plain-language line for the result."""
     if probability >= threshold:
@@ -88,7 +96,7 @@ def explanation_text(probability: float, threshold: float) -> str:
     else:
         line = ("The model found no strong sign of pneumonia. This does not rule pneumonia "
                 "out: weigh it with the clinical picture.")
-    if abs(probability - threshold) < BORDERLINE:
+    if abs(_logit(probability) - _logit(threshold)) < BORDERLINE_LOGIT:
         line += " The score is close to the threshold, so treat it as uncertain."
     return line
 
