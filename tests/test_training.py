@@ -72,8 +72,10 @@ def test_train_saves_a_bundle_that_loads_and_scores(synthetic_data, tmp_path):
     bundle = save_result(result, tmp_path / "syn")
     card = read_bundle(bundle.path).card
     assert card.architecture == "custom_cnn" and card.input_size == 64
-    assert card.threshold_rule == {"method": "target_sensitivity", "target": 0.9,
-                                   "split": "validation (patient-level)"}
+    rule = card.threshold_rule
+    assert (rule["method"], rule["target"], rule["confidence"]) == ("target_sensitivity", 0.9,
+                                                                    0.95)
+    assert rule["split"] == "validation (patient-level)"
     # the threshold rule: validation sensitivity reaches the target at the stored threshold
     assert card.validation["sensitivity"] >= 0.9
     assert np.mean(result.val_scores[result.val_labels == 1] >= card.threshold) >= 0.9
