@@ -84,7 +84,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threshold", type=float)
 
     sub.add_parser("self-test", help="load the default model and score a synthetic image")
-    sub.add_parser("gui", help="start the desktop app")
+    gui = sub.add_parser("gui", help="start the desktop app")
+    gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
     return parser
 
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
-                "self-test": _self_test, "gui": lambda _: _gui()}
+                "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.core.errors import PneumoError
 
     try:
@@ -177,7 +178,7 @@ def _self_test(_args) -> int:
     return EXIT_OK if run_self_test(print) else EXIT_FAILURE
 
 
-def _gui() -> int:
+def _gui(paths: list[str] | None = None) -> int:
     from pneumo_desktop.gui.app import run_app
 
-    return run_app()
+    return run_app(paths=paths)

@@ -307,3 +307,26 @@ def test_uncertain_only_near_the_threshold_in_log_odds():
     assert "uncertain" in explanation_text(0.45, 0.5)
     assert "uncertain" not in explanation_text(0.2, 0.5)
     assert explanation_text(0.2, 0.5).startswith("The model found no strong sign")
+
+
+def test_gui_command_passes_files_to_the_window(qtbot, monkeypatch, tmp_path):
+    """`pneumo-desktop gui FILE…` (the desktop menu's "Open with") hands files to the window."""
+    from PySide6.QtWidgets import QApplication
+
+    from pneumo_desktop import cli
+    from pneumo_desktop.gui import main_window
+
+    received = []
+
+    class FakeWindow:
+        def show(self):
+            pass
+
+        def handle_drop(self, paths):
+            received.extend(paths)
+
+    monkeypatch.setattr(main_window, "MainWindow", FakeWindow)
+    monkeypatch.setattr(QApplication, "exec", lambda self: 0)
+    study = tmp_path / "a.png"
+    assert cli.main(["gui", str(study)]) == 0
+    assert received == [study]

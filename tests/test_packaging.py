@@ -227,7 +227,7 @@ def test_deb_contents_and_control(built, tmp_path):
     assert launcher.startswith("#!/bin/sh") and f"/opt/{NAME}/{NAME}" in launcher
     desktop = (root / "usr" / "share" / "applications" / f"{NAME}.desktop").read_text()
     assert "[Desktop Entry]" in desktop
-    assert f"\nExec={NAME}" in desktop and f"\nIcon={NAME}\n" in desktop
+    assert f"\nExec={NAME} gui %F\n" in desktop and f"\nIcon={NAME}\n" in desktop
     assert "\nType=Application\n" in desktop and "\nTerminal=false\n" in desktop
 
 

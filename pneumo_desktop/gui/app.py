@@ -48,11 +48,17 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def run_app(argv: list[str] | None = None) -> int:
-    """Show the main window at once (the model loads in the background); the exit code."""
+def run_app(argv: list[str] | None = None, paths: list[str] | None = None) -> int:
+    """Show the main window at once (the model loads in the background); the exit code.
+
+    `paths` (from "Open with" or the command line) are handled like a drop: one image opens
+    in the viewer, several files or a folder are scored.
+    """
     app = make_application(argv)
     from pneumo_desktop.gui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
+    if paths:
+        window.handle_drop([Path(p) for p in paths])
     return app.exec()
