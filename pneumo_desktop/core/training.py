@@ -6,6 +6,7 @@ Progress goes through `TrainingCallbacks` (plain Python): the CLI prints it, the
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gc
 import json
@@ -214,6 +215,8 @@ def _progress_adapter(keras, callbacks: TrainingCallbacks, epochs: int, batches:
             self.epoch, self.epoch_started = epoch, time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
+            if batch == 0 and self.epoch == 0:
+                gc.freeze()  # the traced graph lives as long as the model
             logs = logs or {}
             elapsed = time.perf_counter() - self.epoch_started
             rate = (batch + 1) * batch_size / max(elapsed, 1e-9)
@@ -287,6 +290,21 @@ def _initial_model(config: TrainConfig):
         {**DEFAULT_PREPROCESSING, "equalize": config.equalize}, None
 
 
+@contextlib.contextmanager
+def _few_full_collections():
+    """Keep the garbage collector from walking TensorFlow's many objects while training: each
+    full collection holds the GIL for up to a few hundred ms, which stalls a GUI thread.
+    Long-lived objects are frozen (again after the first step, which traces the graph) and
+    full collections are made 100 times rarer until training ends."""
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], 1000))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallbacks,
         val_key: str = "val"):
     """Compile and fit `model`; restores the best weights. Returns the progress adapter."""
@@ -313,11 +331,11 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
             total = n_pos + n_neg
             class_weight = {0: total / (2 * n_neg), 1: total / (2 * n_pos)}
     adapter = _progress_adapter(keras, callbacks, config.epochs, steps, config.batch_size)
-    gc.freeze()  # long-lived objects out of the collector's reach: no long GIL-holding pauses
     early = keras.callbacks.EarlyStopping("val_auc", mode="max", patience=config.patience)
-    model.fit(_datasets(train, config, True), validation_data=_datasets(val, config, False),
-              epochs=config.epochs, class_weight=class_weight, callbacks=[adapter, early],
-              shuffle=False, verbose=0)
+    with _few_full_collections():
+        model.fit(_datasets(train, config, True), validation_data=_datasets(val, config, False),
+                  epochs=config.epochs, class_weight=class_weight, callbacks=[adapter, early],
+                  shuffle=False, verbose=0)
     if adapter.cancelled:
         raise TrainingCancelled("Training cancelled; nothing was saved")
     if adapter.best_weights is not None:
