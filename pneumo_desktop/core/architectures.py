@@ -58,7 +58,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "mobilenet_v2": _application("MobileNetV2"),
     "mobilenet_v2_050": _application("MobileNetV2", alpha=0.5),
     "mobilenet": _application("MobileNet"),
-    "efficientnet_b0": _application("EfficientNetB0", include_preprocessing=False),
+    "efficientnet_b0": _application("EfficientNetB0"),
     "resnet50": _application("ResNet50"),
     "resnet50_v2": _application("ResNet50V2"),
     "densenet121": _application("DenseNet121"),
