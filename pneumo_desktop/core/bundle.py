@@ -13,6 +13,7 @@ from typing import Any
 
 from pneumo_desktop.core.atomic import atomic_directory
 from pneumo_desktop.core.errors import BundleError
+from pneumo_desktop.core.paths import app_root
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "model.json"
@@ -160,10 +161,7 @@ def default_model_dirs() -> list[Path]:
 
 def builtin_models_dir() -> Path:
     """`models/` shipped with the app (source tree, or the PyInstaller bundle)."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "models"
-    return Path(__file__).resolve().parents[2] / "models"
+    return app_root() / "models"
 
 
 def user_models_dir() -> Path:

@@ -10,15 +10,13 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from pneumo_desktop import __version__
+from pneumo_desktop.core.paths import app_root
 from pneumo_desktop.gui.settings import APPLICATION, ORGANIZATION
 
 
 def resources_dir() -> Path:
     """`resources/` of the source tree, or of the PyInstaller bundle."""
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    return app_root() / "resources"
 
 
 def app_icon() -> QIcon:
