@@ -191,3 +191,11 @@ def test_merged_logit_is_the_mean_of_the_members(tmp_path):
     cache = ImageCache(rng.integers(0, 255, (5, 64, 64), dtype=np.uint8), np.zeros(5), [], [])
     expected = np.mean([predict_logits(m, cache) for m in members], axis=0)
     assert np.allclose(predict_logits(ensemble, cache), expected, atol=1e-4)
+
+
+def test_cross_validation_of_fine_tuning_uses_the_bundle_size(synthetic_data, tmp_path):
+    base = save_result(train(synthetic_data, TrainConfig(**FAST), name="b"), tmp_path / "b")
+    config = TrainConfig(**{**FAST, "epochs": 1, "image_size": 32}, folds=2,
+                         init_from=str(base.path))
+    cv = cross_validate(synthetic_data, config)
+    assert len(cv["auc"]) == 2 and all(0.0 <= a <= 1.0 for a in cv["auc"])

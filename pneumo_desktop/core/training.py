@@ -277,6 +277,13 @@ def _ensemble_members(config: TrainConfig) -> list[ModelBundle]:
     return members
 
 
+def _preprocessing(config: TrainConfig) -> dict:
+    """The preprocessing a run uses: the parent bundle's when fine-tuning."""
+    if config.init_from:
+        return dict(read_bundle(config.init_from).card.preprocessing)
+    return {**DEFAULT_PREPROCESSING, "equalize": config.equalize}
+
+
 def _initial_model(config: TrainConfig):
     """A fresh model, or a copy of a bundle's model to fine-tune, with its preprocessing."""
     from pneumo_desktop.core.architectures import build_model
@@ -286,8 +293,7 @@ def _initial_model(config: TrainConfig):
         config.architecture = bundle.card.architecture
         config.image_size = bundle.card.input_size
         return bundle.load_keras_model(), dict(bundle.card.preprocessing), bundle
-    return build_model(config.architecture, config.image_size), \
-        {**DEFAULT_PREPROCESSING, "equalize": config.equalize}, None
+    return build_model(config.architecture, config.image_size), _preprocessing(config), None
 
 
 @contextlib.contextmanager
@@ -373,8 +379,12 @@ def cross_validate(data_dir: str | Path, config: TrainConfig,
                    callbacks: TrainingCallbacks | None = None) -> dict[str, Any]:
     """Patient-level k-fold cross-validation of the configuration: mean ± sd of val AUC."""
     callbacks = callbacks or TrainingCallbacks()
+    config = copy.deepcopy(config)
+    if config.init_from:  # folds fine-tune the same bundle: its size and preprocessing
+        card = read_bundle(config.init_from).card
+        config.architecture, config.image_size = card.architecture, card.input_size
     scan = _scan(data_dir, config)
-    _, preprocessing, _ = _initial_model(copy.deepcopy(config))
+    preprocessing = _preprocessing(config)
     cache_all = build_cache(scan.samples, config.image_size, preprocessing,
                             progress=callbacks.on_cache_progress)
     aucs = []
