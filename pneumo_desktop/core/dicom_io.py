@@ -7,9 +7,8 @@ import warnings
 
 import numpy as np
 
-from pneumo_desktop.core import image_io
 from pneumo_desktop.core.errors import ImageLoadError
-from pneumo_desktop.core.image_io import XRayImage, stretch_to_uint8, to_gray8
+from pneumo_desktop.core.image_io import XRayImage, check_size, stretch_to_uint8, to_gray8
 
 #: Tags shown to the clinician; identifying ones only on request.
 DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
@@ -52,11 +51,7 @@ def decode_dicom(data: bytes, *, name: str = "image.dcm",
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     if rows * cols == 0:
         raise ImageLoadError(f"{name}: DICOM without image size (Rows/Columns missing)")
-    if rows * cols > image_io.MAX_PIXELS:
-        raise ImageLoadError(
-            f"{name}: image too large ({cols} x {rows} pixels; the limit is "
-            f"{image_io.MAX_PIXELS // 1_000_000} megapixels)"
-        )
+    check_size(name, cols, rows)
 
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:

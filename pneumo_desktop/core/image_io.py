@@ -104,6 +104,15 @@ def decode_xray(
     return _decode_raster(data, kind, name, min_side)
 
 
+def check_size(name: str, width: int, height: int) -> None:
+    """Refuse images above MAX_PIXELS (decompression bombs) before decoding them."""
+    if width * height > MAX_PIXELS:
+        raise ImageLoadError(
+            f"{name}: image too large ({width} x {height} pixels; the limit is "
+            f"{MAX_PIXELS // 1_000_000} megapixels)"
+        )
+
+
 def _raster_size(data: bytes, name: str) -> tuple[int, int]:
     """(width, height) from the file header, without decoding the pixels."""
     from PIL import Image
@@ -123,11 +132,7 @@ def _decode_raster(data: bytes, kind: str, name: str, min_side: int | None) -> X
     if kind == "PNG" and b"IEND" not in data[-64:]:
         raise ImageLoadError(f"{name}: truncated PNG (the file ends before the image does)")
     width, height = _raster_size(data, name)
-    if width * height > MAX_PIXELS:
-        raise ImageLoadError(
-            f"{name}: image too large ({width} x {height} pixels; the limit is "
-            f"{MAX_PIXELS // 1_000_000} megapixels)"
-        )
+    check_size(name, width, height)
     buffer = np.frombuffer(data, dtype=np.uint8)
     if kind == "JPEG":
         flag = cv2.IMREAD_GRAYSCALE

@@ -53,9 +53,7 @@ class Predictor:
         if not isinstance(batch_size, int) or batch_size < 1:
             raise PneumoError(f"Batch size {batch_size!r} must be a whole number of at least 1")
         self.batch_size = batch_size
-        self.threshold = bundle.card.threshold if threshold is None else float(threshold)
-        if not 0.0 < self.threshold < 1.0:
-            raise PneumoError(f"Threshold {self.threshold} must be between 0 and 1")
+        self.set_threshold(bundle.card.threshold if threshold is None else threshold)
         self.size = bundle.card.input_size
         self.preprocessing = bundle.card.preprocessing
         self.decode_workers = decode_workers or min(4, os.cpu_count() or 1)
@@ -105,9 +103,10 @@ class Predictor:
 
     def set_threshold(self, threshold: float) -> None:
         """Decide at `threshold` from now on (an override of the model's operating point)."""
+        threshold = float(threshold)
         if not 0.0 < threshold < 1.0:
             raise PneumoError(f"Threshold {threshold} must be between 0 and 1")
-        self.threshold = float(threshold)
+        self.threshold = threshold
 
     # -- files ---------------------------------------------------------------------------
     def model_input(self, path: Path, image: XRayImage | None = None) -> np.ndarray:

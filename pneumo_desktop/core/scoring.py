@@ -87,7 +87,24 @@ def score_to_csv(
         folder.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
     try:
-        _stream_rows(predictor, paths, out_csv, folder, used, summary, progress, cancelled)
+        with atomic_open(out_csv, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            results = predictor.score_files(paths, heatmaps=folder is not None,
+                                            cancelled=cancelled)
+            for done, item in enumerate(results, start=1):
+                writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold))
+                if item.prediction:
+                    summary.scored += 1
+                    if folder:
+                        write_overlay(item, folder, used)
+                        item.image = None
+                else:
+                    summary.failed += 1
+                if progress:
+                    progress(done, len(paths), item)
+            if summary.scored + summary.failed < len(paths):
+                raise _Cancelled  # inside the atomic write: the temporary CSV is discarded
     except _Cancelled:
         summary.cancelled = True
     summary.seconds = time.perf_counter() - started
@@ -95,24 +112,4 @@ def score_to_csv(
 
 
 class _Cancelled(Exception):
-    """Raised inside the atomic write so that the temporary CSV is discarded."""
-
-
-def _stream_rows(predictor, paths, out_csv, folder, used, summary, progress, cancelled) -> None:
-    with atomic_open(out_csv, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        results = predictor.score_files(paths, heatmaps=folder is not None, cancelled=cancelled)
-        for done, item in enumerate(results, start=1):
-            writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold))
-            if item.prediction:
-                summary.scored += 1
-                if folder:
-                    write_overlay(item, folder, used)
-                    item.image = None
-            else:
-                summary.failed += 1
-            if progress:
-                progress(done, len(paths), item)
-        if summary.scored + summary.failed < len(paths):
-            raise _Cancelled
+    """A cancelled batch: its CSV must not replace `out_csv`."""
