@@ -277,11 +277,15 @@ def _ensemble_members(config: TrainConfig) -> list[ModelBundle]:
     return members
 
 
-def _preprocessing(config: TrainConfig) -> dict:
-    """The preprocessing a run uses: the parent bundle's when fine-tuning."""
+def resolve_parent(config: TrainConfig) -> tuple[TrainConfig, dict]:
+    """A copy of `config` that adopts the parent bundle's architecture and input size when
+    fine-tuning, and the preprocessing the run uses (the parent's, or the default)."""
+    config = copy.deepcopy(config)
     if config.init_from:
-        return dict(read_bundle(config.init_from).card.preprocessing)
-    return {**DEFAULT_PREPROCESSING, "equalize": config.equalize}
+        card = read_bundle(config.init_from).card
+        config.architecture, config.image_size = card.architecture, card.input_size
+        return config, dict(card.preprocessing)
+    return config, {**DEFAULT_PREPROCESSING, "equalize": config.equalize}
 
 
 def _initial_model(config: TrainConfig):
@@ -293,7 +297,7 @@ def _initial_model(config: TrainConfig):
         config.architecture = bundle.card.architecture
         config.image_size = bundle.card.input_size
         return bundle.load_keras_model(), dict(bundle.card.preprocessing), bundle
-    return build_model(config.architecture, config.image_size), _preprocessing(config), None
+    return build_model(config.architecture, config.image_size), resolve_parent(config)[1], None
 
 
 @contextlib.contextmanager
@@ -379,12 +383,8 @@ def cross_validate(data_dir: str | Path, config: TrainConfig,
                    callbacks: TrainingCallbacks | None = None) -> dict[str, Any]:
     """Patient-level k-fold cross-validation of the configuration: mean ± sd of val AUC."""
     callbacks = callbacks or TrainingCallbacks()
-    config = copy.deepcopy(config)
-    if config.init_from:  # folds fine-tune the same bundle: its size and preprocessing
-        card = read_bundle(config.init_from).card
-        config.architecture, config.image_size = card.architecture, card.input_size
+    config, preprocessing = resolve_parent(config)  # folds fine-tune the same bundle
     scan = _scan(data_dir, config)
-    preprocessing = _preprocessing(config)
     cache_all = build_cache(scan.samples, config.image_size, preprocessing,
                             progress=callbacks.on_cache_progress)
     aucs = []

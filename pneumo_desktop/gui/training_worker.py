@@ -282,12 +282,7 @@ class TrainingWorker(Worker):
             with self.gate:  # let a running speed measurement end first
                 pass
             load_keras()
-            config = copy.deepcopy(self.config)
-            preprocessing = None  # prepare_data's default, as train() uses from scratch
-            if config.init_from:  # fine-tuning keeps the parent's input size and preprocessing
-                card = read_bundle(config.init_from, verify=False).card
-                config.architecture, config.image_size = card.architecture, card.input_size
-                preprocessing = dict(card.preprocessing)
+            config, preprocessing = training.resolve_parent(self.config)
             self.stage.emit("preparing")
             data = training.prepare_data(self.folder, config, callbacks, preprocessing)
             if callbacks.cancel_requested():
@@ -298,7 +293,7 @@ class TrainingWorker(Worker):
             if self.active_model is not None:
                 self.stage.emit("comparing")
                 comparison = compare_active(self.active_model, data, config.image_size,
-                                            preprocessing or result.card.preprocessing)
+                                            preprocessing)
             if callbacks.cancel_requested():
                 raise TrainingCancelled("Training cancelled; nothing was saved")
         except TrainingCancelled:
