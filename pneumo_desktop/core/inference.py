@@ -15,6 +15,7 @@ from pneumo_desktop.core.bundle import CLASS_NAMES, ModelBundle
 from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.heatmaps import class_activation_maps, resize_map
 from pneumo_desktop.core.image_io import XRayImage, load_xray
+from pneumo_desktop.core.metrics import sigmoid
 from pneumo_desktop.core.preprocessing import prepare
 
 
@@ -88,7 +89,7 @@ class Predictor:
             batch[:len(chunk)] = chunk
             features, logits = self._forward(batch)
             n = len(chunk)
-            probs.append(1.0 / (1.0 + np.exp(-logits[:n, 0].astype(np.float64))))
+            probs.append(sigmoid(logits[:n, 0]))
             cams.append(class_activation_maps(features[:n], self._cam_weights))
         if not probs:
             return np.zeros(0), np.zeros((0, 1, 1), np.float32)

@@ -7,6 +7,11 @@ from typing import Any
 import numpy as np
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^-x), written with tanh so that large |x| cannot overflow."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
+
+
 def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """False-positive rates, true-positive rates and thresholds (descending), ties merged."""
     labels = np.asarray(labels, dtype=bool)
@@ -106,7 +111,7 @@ def fit_platt(labels: np.ndarray, logits: np.ndarray, iterations: int = 100) -> 
     a, b = 1.0, 0.0
     current = loss(a, b)
     for _ in range(iterations):
-        p = 0.5 * (1 + np.tanh(0.5 * (a * x + b)))  # overflow-free sigmoid
+        p = sigmoid(a * x + b)
         w = np.maximum(p * (1 - p), 1e-9)
         grad = np.array([np.mean((p - y) * x), np.mean(p - y)])
         hess = np.array([[np.mean(w * x * x), np.mean(w * x)], [np.mean(w * x), np.mean(w)]])

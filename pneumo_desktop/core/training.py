@@ -371,10 +371,6 @@ def fold_calibration(model, a: float, b: float) -> None:
     layer.set_weights([kernel * a, bias * a + b])
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def _summary(report: dict) -> dict:
     return {k: v for k, v in report.items() if k != "roc"}
 
@@ -396,7 +392,7 @@ def cross_validate(data_dir: str | Path, config: TrainConfig,
             "val": _subset(cache_all, [index[s.path] for s in val_s])}, [])
         model, _, _ = _initial_model(copy.deepcopy(config))
         fit(model, fold, config, callbacks)
-        scores = _sigmoid(predict_logits(model, fold.caches["val"]))
+        scores = metrics.sigmoid(predict_logits(model, fold.caches["val"]))
         aucs.append(metrics.roc_auc(fold.caches["val"].labels, scores))
         callbacks.on_message(f"fold {i + 1}/{config.folds}: validation AUC {aucs[-1]:.4f}")
     return {"folds": config.folds, "auc": aucs, "auc_mean": float(np.mean(aucs)),
@@ -434,7 +430,7 @@ def train(data_dir: str | Path, config: TrainConfig,
     if members:
         models = [m.load_keras_model() for m in members] + [model]
         member_auc = [metrics.roc_auc(data.caches["val"].labels,
-                                      _sigmoid(predict_logits(m, data.caches["val"])))
+                                      metrics.sigmoid(predict_logits(m, data.caches["val"])))
                       for m in models]
         model = merge_into_ensemble(models, config.architecture, config.image_size)
         ensemble_info = {"members": [{"name": m.name, "sha256": m.card.sha256} for m in members]
@@ -446,7 +442,7 @@ def train(data_dir: str | Path, config: TrainConfig,
 
     val = data.caches["val"]
     logits = predict_logits(model, val)
-    raw_scores = _sigmoid(logits)
+    raw_scores = metrics.sigmoid(logits)
     calibration: dict[str, Any] = {"method": "none",
                                    "ece_before": metrics.expected_calibration_error(
                                        val.labels, raw_scores)}
@@ -455,7 +451,7 @@ def train(data_dir: str | Path, config: TrainConfig,
         fold_calibration(model, a, b)
         logits = a * logits + b
         calibration.update(method="platt (folded into the logit layer)", a=a, b=b)
-    scores = _sigmoid(logits)
+    scores = metrics.sigmoid(logits)
     calibration["ece"] = metrics.expected_calibration_error(val.labels, scores)
     calibration["brier"] = float(np.mean((scores - val.labels) ** 2))
     threshold = metrics.threshold_for_sensitivity(val.labels, scores, config.target_sensitivity,
@@ -493,7 +489,7 @@ def train(data_dir: str | Path, config: TrainConfig,
     if "test" in data.caches and len(data.caches["test"].samples):
         test = data.caches["test"]
         card.training["test"] = _summary(metrics.report(
-            test.labels, _sigmoid(predict_logits(model, test)), threshold))
+            test.labels, metrics.sigmoid(predict_logits(model, test)), threshold))
     return TrainingResult(model, card, adapter.history, val.labels, scores, adapter.stopped)
 
 
