@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--heatmaps", help="folder for heat-map overlay PNGs")
     score.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
     score.add_argument("--batch-size", type=int, default=16)
+    score.add_argument("--no-input-check", action="store_true",
+                       help="score every image, also those the input check refuses (they are "
+                            "marked 'scored anyway' in the input_check column)")
 
     train = sub.add_parser("train", help="train or fine-tune a model on a labelled folder")
     train.add_argument("data", help="folder with NORMAL/ and PNEUMONIA/ (or train/val/test/...)")
@@ -83,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plots", help="folder for ROC / confusion-matrix PNGs")
     evaluate.add_argument("--threshold", type=float)
 
+    check = sub.add_parser("input-check", help="fit a bundle's learned input check (again) on "
+                                               "the data and patient split it was trained on")
+    check.add_argument("data", help="the training folder of the model")
+    check.add_argument("--model", required=True, help="model bundle folder to update")
+    check.add_argument("--holdout", action="append", default=[],
+                       help="the holdout folder(s) the model was trained with")
+
     sub.add_parser("self-test", help="load the default model and score a synthetic image")
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
@@ -99,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
+                "input-check": _input_check,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.core.errors import PneumoError
 
@@ -143,11 +154,16 @@ def _score(args) -> int:
     from pneumo_desktop.core.inference import Predictor
     from pneumo_desktop.core.scoring import score_to_csv
 
-    predictor = Predictor(bundle, batch_size=args.batch_size, threshold=args.threshold)
+    predictor = Predictor(bundle, batch_size=args.batch_size, threshold=args.threshold,
+                          input_check=not args.no_input_check)
+    if not bundle.has_learned_check:
+        print(f"warning: {bundle.name} has no learned input check; only DICOM tags and pixels "
+              "are checked", file=sys.stderr)
     bar = ProgressBar(len(paths))
     summary = score_to_csv(predictor, paths, args.out, heatmap_dir=args.heatmaps,
                            progress=lambda done, total, item: bar.update(done))
-    print(f"{summary.scored} scored, {summary.failed} failed, "
+    print(f"{summary.scored} scored, {summary.refused} not scored (input check), "
+          f"{summary.failed - summary.refused} unreadable, "
           f"{summary.images_per_second:.1f} images/s -> {args.out}", file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
 
@@ -170,6 +186,14 @@ def _evaluate(args) -> int:
 
     return run_evaluation_cli(args.data, _bundle(args.model), args.out, plots=args.plots,
                               threshold=args.threshold)
+
+
+def _input_check(args) -> int:
+    from pneumo_desktop.core.training import PrintingCallbacks, refit_input_check
+
+    bundle = refit_input_check(args.data, args.model, PrintingCallbacks(), args.holdout)
+    print(f"saved the learned input check in {bundle.path}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _self_test(_args) -> int:

@@ -19,7 +19,7 @@ from pneumo_desktop.core import bundle as bundle_module
 from pneumo_desktop.core.synthetic import synthetic_chest
 
 REPO = Path(__file__).resolve().parents[1]
-HEADER = "path,probability,prediction,threshold,model,error"
+HEADER = "path,probability,prediction,threshold,model,error,input_check"
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

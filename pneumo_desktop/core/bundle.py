@@ -17,6 +17,7 @@ from pneumo_desktop.core.paths import app_root
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "model.json"
+CHECK_FILE = "input_check.npz"  # the learned input check (optional; sha256 in the card)
 FORMAT_VERSION = 1
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 REQUIRED_FIELDS = ("format_version", "name", "architecture", "input_size", "preprocessing",
@@ -46,6 +47,7 @@ class ModelCard:
     validation: dict[str, Any] = field(default_factory=dict)
     calibration: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    input_check: dict[str, Any] = field(default_factory=dict)  # {} = no learned check
     app_version: str = ""
     sha256: str = ""
     format_version: int = FORMAT_VERSION
@@ -108,9 +110,34 @@ class ModelBundle:
         except Exception as exc:
             raise BundleError(f"{self.path.name}: model.keras cannot be loaded ({exc})") from None
 
+    @property
+    def has_learned_check(self) -> bool:
+        return bool(self.card.input_check.get("sha256"))
 
-def read_bundle(path: str | os.PathLike, verify: bool = True) -> ModelBundle:
-    """Read a bundle's card and check that model.keras matches its sha256."""
+    def learned_check(self):
+        """The learned input check stored with the model, or None for bundles without one."""
+        from pneumo_desktop.core.input_check import LearnedCheck
+
+        if not self.has_learned_check:
+            return None
+        try:
+            data = (self.path / CHECK_FILE).read_bytes()
+        except OSError as exc:
+            raise BundleError(f"{self.path.name}/{CHECK_FILE} cannot be read "
+                              f"({exc.strerror})") from None
+        if hashlib.sha256(data).hexdigest() != self.card.input_check["sha256"]:
+            raise BundleError(f"{self.path.name}: {CHECK_FILE} does not match the checksum in "
+                              "model.json (the file is corrupt or was replaced)")
+        try:
+            return LearnedCheck.from_bytes(data, self.card.input_check)
+        except Exception as exc:
+            raise BundleError(f"{self.path.name}/{CHECK_FILE} cannot be used ({exc})") from None
+
+
+def read_bundle(path: str | os.PathLike, verify: bool = True,
+                verify_check: bool = True) -> ModelBundle:
+    """Read a bundle's card and check that model.keras (and the learned input check, if the
+    card names one) match their sha256."""
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"No model folder at {path}")
@@ -135,23 +162,49 @@ def read_bundle(path: str | os.PathLike, verify: bool = True) -> ModelBundle:
     if mismatch:
         raise BundleError(f"{path.name}: model.keras does not match the checksum in model.json "
                           "(the file is corrupt or was replaced)")
-    return ModelBundle(path, card)
+    if card.input_check and not isinstance(card.input_check, dict):
+        raise BundleError(f"{path.name}/{CARD_FILE}: input_check is not an object")
+    bundle = ModelBundle(path, card)
+    if verify and verify_check and bundle.has_learned_check:
+        bundle.learned_check()  # present and matching its checksum
+    return bundle
 
 
-def write_bundle(path: str | os.PathLike, model, card: ModelCard) -> ModelBundle:
-    """Save a Keras model and its card as a bundle, atomically (all or nothing)."""
-    from pneumo_desktop import __version__
-
+def write_bundle(path: str | os.PathLike, model, card: ModelCard,
+                 learned_check=None) -> ModelBundle:
+    """Save a Keras model, its card and its learned input check as a bundle, atomically."""
     path = Path(path)
     with atomic_directory(path) as tmp:
         model.save(tmp / MODEL_FILE)
-        card.sha256 = sha256_of(tmp / MODEL_FILE)
-        card.app_version = card.app_version or __version__
-        (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2) + "\n", "utf-8")
-        for extra in ("README.md",):
-            if (path / extra).is_file():
-                shutil.copy2(path / extra, tmp / extra)
+        _finish_bundle(path, tmp, card, learned_check)
     return read_bundle(path)
+
+
+def attach_learned_check(path: str | os.PathLike, learned_check) -> ModelBundle:
+    """Give an existing bundle a (new) learned input check; its weights file is kept as is."""
+    bundle = read_bundle(path, verify_check=False)  # the old check is being replaced
+    with atomic_directory(bundle.path) as tmp:
+        shutil.copy2(bundle.model_file, tmp / MODEL_FILE)
+        _finish_bundle(bundle.path, tmp, bundle.card, learned_check)
+    return read_bundle(path)
+
+
+def _finish_bundle(path: Path, tmp: Path, card: ModelCard, learned_check) -> None:
+    from pneumo_desktop import __version__
+
+    card.sha256 = sha256_of(tmp / MODEL_FILE)
+    card.app_version = card.app_version or __version__
+    if learned_check is None:
+        card.input_check = {}  # new weights: a parent's check does not carry over
+    else:
+        data = learned_check.to_bytes()
+        (tmp / CHECK_FILE).write_bytes(data)
+        card.input_check = {**learned_check.info, "file": CHECK_FILE,
+                            "sha256": hashlib.sha256(data).hexdigest()}
+    (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2) + "\n", "utf-8")
+    for extra in ("README.md",):
+        if (path / extra).is_file():
+            shutil.copy2(path / extra, tmp / extra)
 
 
 def default_model_dirs() -> list[Path]:

@@ -16,6 +16,7 @@ from pneumo_desktop.core.bundle import CLASS_NAMES
 from pneumo_desktop.core.discovery import scan_folder
 from pneumo_desktop.core.errors import DatasetError, PneumoError
 from pneumo_desktop.core.image_io import load_xray
+from pneumo_desktop.core.input_check import check_pixels, check_tags
 from pneumo_desktop.core.preprocessing import prepare
 
 SPLITS = ("train", "val", "test")
@@ -160,13 +161,19 @@ class ImageCache:
 def build_cache(samples: list[Sample], size: int, preprocessing: dict | None = None,
                 progress: Callable[[int, int], None] | None = None,
                 workers: int | None = None) -> ImageCache:
-    """Decode every sample once (in parallel); unreadable files are listed, never fatal."""
+    """Decode every sample once (in parallel); unreadable files and files the input check
+    refuses (DICOM tags, pixels: see `core.input_check`) are listed, never learned from."""
     def load(sample: Sample):
         try:
             image = load_xray(sample.path, min_side=size)
-            return prepare(image.pixels, size, preprocessing)[:, :, 0].astype(np.uint8), None
+            x = prepare(image.pixels, size, preprocessing)
         except PneumoError as exc:
             return None, str(exc)
+        refusal = check_tags(image.metadata, image.age_years) or check_pixels(
+            x, image.source_shape, image.colourfulness)
+        if refusal:
+            return None, f"{sample.path.name}: {refusal.message}"
+        return x[:, :, 0].astype(np.uint8), None
 
     images, kept, unreadable = [], [], []
     with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:

@@ -9,6 +9,7 @@ import numpy as np
 
 from pneumo_desktop.core.errors import ImageLoadError
 from pneumo_desktop.core.image_io import XRayImage, check_size, stretch_to_uint8, to_gray8
+from pneumo_desktop.core.input_check import age_in_years, colour_fraction
 
 #: Tags shown to the clinician; identifying ones only on request.
 DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
@@ -72,13 +73,21 @@ def decode_dicom(data: bytes, *, name: str = "image.dcm",
         ) from None
 
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    age = age_in_years(_text(ds, "PatientAge"), _text(ds, "PatientBirthDate"),
+                       _text(ds, "StudyDate") or _text(ds, "AcquisitionDate")
+                       or _text(ds, "SeriesDate"))
     if stored.ndim == 3:  # colour secondary capture: pydicom gives RGB
         return XRayImage(to_gray8(stored[:, :, ::-1].copy()), (rows, cols), "DICOM",
-                         _metadata(ds, include_patient))
+                         _metadata(ds, include_patient), colour_fraction(stored), age)
     pixels = _to_display(ds, stored)
     if photometric == "MONOCHROME1":
         pixels = 255 - pixels
-    return XRayImage(pixels, (rows, cols), "DICOM", _metadata(ds, include_patient))
+    return XRayImage(pixels, (rows, cols), "DICOM", _metadata(ds, include_patient), age_years=age)
+
+
+def _text(ds, tag: str) -> str | None:
+    value = ds.get(tag)
+    return None if value is None else str(value)
 
 
 def _to_display(ds, stored: np.ndarray) -> np.ndarray:

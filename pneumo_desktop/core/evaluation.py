@@ -17,7 +17,10 @@ from pneumo_desktop.core.datasets import scan_dataset
 
 def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float | None = None,
                     progress=None) -> dict[str, Any]:
-    """Score every labelled image (the `test` split only, in the Kaggle layout) and report."""
+    """Score every labelled image (the `test` split only, in the Kaggle layout) and report.
+
+    Studies the input check refuses are counted in `input_check` (by reason) and still enter
+    the metrics with their withheld score, so that figures stay comparable between models."""
     from pneumo_desktop.core.inference import Predictor
 
     scan = scan_dataset(data_dir)
@@ -25,18 +28,29 @@ def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float 
     if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
         samples = [s for s in samples if s.split == "test"]
     predictor = Predictor(bundle, threshold=threshold)
-    labels, scores, errors = [], [], []
+    labels, scores, errors, refused = [], [], [], []
     for i, (sample, item) in enumerate(zip(samples, predictor.score_files(
             [s.path for s in samples]), strict=True)):
-        if item.prediction is None:
+        scored = item.prediction or item.withheld
+        if scored is None:
             errors.append({"path": str(sample.path), "error": item.error})
         else:
             labels.append(sample.label)
-            scores.append(item.prediction.probability)
+            scores.append(scored.probability)
+        if item.refusal:
+            refused.append({"path": str(sample.path), "code": item.refusal.code,
+                            "reason": item.refusal.reason})
         if progress:
             progress(i + 1, len(samples))
     report = metrics.report(np.array(labels), np.array(scores), predictor.threshold)
     report.update(model=bundle.name, data=str(Path(data_dir).resolve()), errors=errors)
+    codes: dict[str, int] = {}
+    for entry in refused:
+        codes[entry["code"]] = codes.get(entry["code"], 0) + 1
+    report["input_check"] = {
+        "learned_check": bundle.has_learned_check, "studies": len(labels),
+        "refused": len(refused), "refused_fraction": len(refused) / max(len(labels), 1),
+        "by_reason": codes, "refused_studies": refused}
     return report
 
 
@@ -113,4 +127,7 @@ def run_evaluation_cli(data_dir: str, bundle: ModelBundle, out: str, plots: str 
     print(f"n {report['n']}: AUC {report['auc']:.4f}, accuracy {report['accuracy']:.3f}, "
           f"sensitivity {report['sensitivity']:.3f}, specificity {report['specificity']:.3f} "
           f"at threshold {report['threshold']:.4f} -> {out}", file=sys.stderr)
+    check = report["input_check"]
+    print(f"input check: {check['refused']} of {check['studies']} refused "
+          f"({check['refused_fraction']:.1%}) {check['by_reason'] or ''}", file=sys.stderr)
     return 3 if report["errors"] else 0

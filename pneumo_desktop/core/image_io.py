@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from pneumo_desktop.core.errors import ImageLoadError
+from pneumo_desktop.core.input_check import colour_fraction
 
 #: Largest image accepted, in pixels (guards against decompression bombs). Chest detectors
 #: produce at most about 4300 x 4300 = 18.5 MP.
@@ -32,6 +33,8 @@ class XRayImage:
     source_shape: tuple[int, int]  # (h, w) stored in the file, before any reduced decode
     format: str  # "JPEG", "PNG", "TIFF", "BMP" or "DICOM"
     metadata: dict[str, str] = field(default_factory=dict)
+    colourfulness: float = 0.0  # share of clearly coloured pixels (0 for grey, also RGB-stored)
+    age_years: float | None = None  # patient age from DICOM tags, when they give it
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -113,13 +116,13 @@ def check_size(name: str, width: int, height: int) -> None:
         )
 
 
-def _raster_size(data: bytes, name: str) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding the pixels."""
+def _raster_header(data: bytes, name: str) -> tuple[int, int, str]:
+    """(width, height, PIL mode) from the file header, without decoding the pixels."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as img:
-            return img.size
+            return (*img.size, img.mode)
     except Image.DecompressionBombError:
         raise ImageLoadError(f"{name}: image too large to open safely") from None
     except Exception:
@@ -131,24 +134,26 @@ def _decode_raster(data: bytes, kind: str, name: str, min_side: int | None) -> X
         raise ImageLoadError(f"{name}: truncated JPEG (the file ends before the image does)")
     if kind == "PNG" and b"IEND" not in data[-64:]:
         raise ImageLoadError(f"{name}: truncated PNG (the file ends before the image does)")
-    width, height = _raster_size(data, name)
+    width, height, mode = _raster_header(data, name)
     check_size(name, width, height)
     buffer = np.frombuffer(data, dtype=np.uint8)
     if kind == "JPEG":
-        flag = cv2.IMREAD_GRAYSCALE
-        if min_side:
-            for factor, reduced in ((8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
-                                    (4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
-                                    (2, cv2.IMREAD_REDUCED_GRAYSCALE_2)):
-                if min(width, height) // factor >= min_side:
-                    flag = reduced
-                    break
+        colour = mode not in ("L", "1", "I", "I;16")  # decode colour JPEGs in colour to see it
+        flags = ((8, cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+                 (4, cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+                 (2, cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2))
+        flag = cv2.IMREAD_COLOR if colour else cv2.IMREAD_GRAYSCALE
+        for factor, reduced_colour, reduced_gray in flags if min_side else ():
+            if min(width, height) // factor >= min_side:
+                flag = reduced_colour if colour else reduced_gray
+                break
         pixels = cv2.imdecode(buffer, flag)
     else:
         pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if pixels is None or pixels.size == 0:
         raise ImageLoadError(f"{name}: damaged {kind} file (the pixels cannot be decoded)")
-    return XRayImage(to_gray8(pixels), (height, width), kind)
+    return XRayImage(to_gray8(pixels), (height, width), kind,
+                     colourfulness=colour_fraction(pixels))
 
 
 def to_gray8(pixels: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Batched scoring with class activation maps from the same forward pass."""
+"""Batched scoring with class activation maps and the input check from the same forward pass."""
 
 from __future__ import annotations
 
@@ -15,42 +15,61 @@ from pneumo_desktop.core.bundle import CLASS_NAMES, ModelBundle
 from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.heatmaps import class_activation_maps, resize_map
 from pneumo_desktop.core.image_io import XRayImage, load_xray
+from pneumo_desktop.core.input_check import Refusal, check_pixels, check_tags
 from pneumo_desktop.core.metrics import sigmoid
 from pneumo_desktop.core.preprocessing import prepare
 
 
 @dataclass
 class Prediction:
-    """One study's result."""
+    """One study's result. With a `refusal` the input check objected: the score must not be
+    shown unless the user asks for it, and then marked as outside the intended use."""
 
     probability: float
     threshold: float
     heatmap: np.ndarray | None = None  # float32 0..1 at the image's resolution
+    refusal: Refusal | None = None
 
     @property
     def label(self) -> str:
         return CLASS_NAMES[int(self.probability >= self.threshold)]
 
+    @property
+    def outside_use_note(self) -> str:
+        """'' for a study that passed the check; otherwise the mark a forced score carries."""
+        if self.refusal is None:
+            return ""
+        return f"outside what the model was made for: {self.refusal.reason}"
+
 
 @dataclass
 class ScoredFile:
-    """A file from a batch: a prediction, or the error that stopped it."""
+    """A file from a batch: a prediction, or the error (or input-check refusal) that stopped
+    it. A refused study keeps its withheld score in `withheld` for an explicit "score anyway"."""
 
     path: Path
     prediction: Prediction | None = None
     error: str | None = None
     image: XRayImage | None = None  # kept only when heat maps were asked for
+    withheld: Prediction | None = None
+
+    @property
+    def refusal(self) -> Refusal | None:
+        return self.withheld.refusal if self.withheld else None
 
 
 class Predictor:
     """Scores images with one bundle: compiled once, fixed batch size, parallel decoding."""
 
     def __init__(self, bundle: ModelBundle, *, batch_size: int = 16,
-                 threshold: float | None = None, decode_workers: int | None = None):
+                 threshold: float | None = None, decode_workers: int | None = None,
+                 input_check: bool = True):
         from pneumo_desktop.core.backend import keras_module
 
         keras = keras_module()
         self.bundle = bundle
+        self.input_check = input_check  # False: score everything, marking what it would refuse
+        self.learned_check = bundle.learned_check()
         if not isinstance(batch_size, int) or batch_size < 1:
             raise PneumoError(f"Batch size {batch_size!r} must be a whole number of at least 1")
         self.batch_size = batch_size
@@ -67,6 +86,10 @@ class Predictor:
             raise PneumoError(f"{bundle.name}: the model lacks the '{FEATURES_LAYER}' -> "
                               f"'{LOGIT_LAYER}' head needed for heat maps") from None
         self._cam_weights = np.asarray(logit.get_weights()[0]).reshape(-1)
+        if self.learned_check and self.learned_check.dim != len(self._cam_weights):
+            raise PneumoError(f"{bundle.name}: the learned input check does not fit the model "
+                              f"({self.learned_check.dim} features, the model has "
+                              f"{len(self._cam_weights)})")
         probe = keras.Model(model.inputs, [features, logit.output])
         shape = (batch_size, self.size, self.size, 1)
         if keras.backend.backend() == "tensorflow":
@@ -82,7 +105,13 @@ class Predictor:
     # -- arrays --------------------------------------------------------------------------
     def predict_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, S, S, 1) prepared inputs -> probabilities (N,) and CAMs (N, h, w) in 0..1."""
-        probs, cams = [], []
+        probs, cams, _ = self.predict_with_features(inputs)
+        return probs, cams
+
+    def predict_with_features(self, inputs: np.ndarray
+                              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Probabilities (N,), CAMs (N, h, w) and pooled features (N, C), one forward pass."""
+        probs, cams, pooled = [], [], []
         for start in range(0, len(inputs), self.batch_size):
             chunk = inputs[start:start + self.batch_size]
             batch = np.zeros((self.batch_size, self.size, self.size, 1), np.float32)
@@ -91,16 +120,42 @@ class Predictor:
             n = len(chunk)
             probs.append(sigmoid(logits[:n, 0]))
             cams.append(class_activation_maps(features[:n], self._cam_weights))
+            pooled.append(features[:n].mean(axis=(1, 2)))
         if not probs:
-            return np.zeros(0), np.zeros((0, 1, 1), np.float32)
-        return np.concatenate(probs), np.concatenate(cams)
+            return np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32)
+        return np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled)
+
+    def learned_verdicts(self, pooled: np.ndarray) -> list[Refusal | None]:
+        """The learned check on pooled features; all None when the bundle has none."""
+        if self.learned_check is None:
+            return [None] * len(pooled)
+        return self.learned_check.assess(pooled)
 
     def predict_image(self, image: XRayImage | np.ndarray, heatmap: bool = True) -> Prediction:
-        """Score one decoded image; the heat map comes at the image's own resolution."""
+        """Score one decoded image; the heat map comes at the image's own resolution. The
+        input check runs (its verdict is in `refusal`) but never withholds the score here."""
         pixels = image.pixels if isinstance(image, XRayImage) else image
-        probs, cams = self.predict_inputs(prepare(pixels, self.size, self.preprocessing)[None])
-        cam = resize_map(cams[0], pixels.shape) if heatmap else None
-        return Prediction(float(probs[0]), self.threshold, cam)
+        x = prepare(pixels, self.size, self.preprocessing)
+        return self._predictions([x], [self.precheck(image, x)], [pixels.shape] if heatmap
+                                 else [None])[0]
+
+    def precheck(self, image: XRayImage | np.ndarray, model_input: np.ndarray
+                 ) -> Refusal | None:
+        """DICOM tags and pixels, before the model (see `core.input_check`)."""
+        if not isinstance(image, XRayImage):
+            return check_pixels(model_input, image.shape[:2])
+        return check_tags(image.metadata, image.age_years) or check_pixels(
+            model_input, image.source_shape, image.colourfulness)
+
+    def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
+                     shapes: list[tuple[int, int] | None]) -> list[Prediction]:
+        """Score prepared inputs; each Prediction carries its input-check verdict."""
+        probs, cams, pooled = self.predict_with_features(np.stack(inputs))
+        learned = self.learned_verdicts(pooled)
+        return [Prediction(float(p), self.threshold,
+                           resize_map(cam, shape) if shape else None, first or second)
+                for p, cam, first, second, shape in zip(probs, cams, pre, learned, shapes,
+                                                        strict=True)]
 
     def set_threshold(self, threshold: float) -> None:
         """Decide at `threshold` from now on (an override of the model's operating point)."""
@@ -110,26 +165,37 @@ class Predictor:
         self.threshold = threshold
 
     # -- files ---------------------------------------------------------------------------
-    def model_input(self, path: Path, image: XRayImage | None = None) -> np.ndarray:
-        """The model input for a file, always decoded the same way (JPEGs at the reduced
-        resolution), so a study gets the same probability in the viewer and in a batch."""
+    def model_input(self, path: Path, image: XRayImage | None = None
+                    ) -> tuple[np.ndarray, Refusal | None]:
+        """The model input for a file and the pre-model input check, always decoded the same
+        way (JPEGs at the reduced resolution), so a study gets the same probability and the
+        same verdict in the viewer and in a batch."""
         if image is None or image.format == "JPEG":
             image = load_xray(path, min_side=self.size)
-        return prepare(image.pixels, self.size, self.preprocessing)
+        x = prepare(image.pixels, self.size, self.preprocessing)
+        return x, self.precheck(image, x)
 
     def score_path(self, path: str | os.PathLike, *, image: XRayImage | None = None,
                    include_patient: bool = False) -> tuple[XRayImage, Prediction]:
         """Decode a study at full resolution (unless `image` is given) and score it with a
-        heat map at that resolution."""
+        heat map at that resolution. The prediction carries the input check's verdict in
+        `refusal`: callers show it instead of the score (see `ScoredFile`)."""
         path = Path(path)
         image = image or load_xray(path, include_patient=include_patient)
-        probs, cams = self.predict_inputs(self.model_input(path, image)[None])
-        return image, Prediction(float(probs[0]), self.threshold,
-                                 resize_map(cams[0], image.pixels.shape))
+        x, pre = self.model_input(path, image)
+        return image, self._predictions([x], [pre], [image.pixels.shape])[0]
+
+    def as_scored_file(self, path: Path, prediction: Prediction,
+                       image: XRayImage | None = None) -> ScoredFile:
+        """A result row: scored, or (input check on and refused) withheld with the reason."""
+        if prediction.refusal is not None and self.input_check:
+            return ScoredFile(path, error=prediction.refusal.message, image=image,
+                              withheld=prediction)
+        return ScoredFile(path, prediction=prediction, image=image)
 
     def _load(self, path: Path, keep_image: bool):
         image = load_xray(path) if keep_image else None
-        return self.model_input(path, image), image
+        return (*self.model_input(path, image), image)
 
     def score_files(
         self,
@@ -163,23 +229,23 @@ class Predictor:
 
     def _score_chunk(self, chunk: list[tuple[Path, Future]],
                      heatmaps: bool) -> Iterator[ScoredFile]:
-        results: list[ScoredFile] = []
-        good: list[tuple[ScoredFile, np.ndarray]] = []
+        results: list[ScoredFile | None] = []
+        good: list[tuple[int, Path, np.ndarray, Refusal | None, XRayImage | None]] = []
         for path, future in chunk:
             try:
-                array, image = future.result()
+                array, pre, image = future.result()
             except PneumoError as exc:
                 results.append(ScoredFile(path, error=str(exc)))
                 continue
             except Exception as exc:  # a decoder bug must not lose the rest of the batch
                 results.append(ScoredFile(path, error=f"{path.name}: cannot read ({exc})"))
                 continue
-            item = ScoredFile(path, image=image)
-            results.append(item)
-            good.append((item, array))
+            good.append((len(results), path, array, pre, image))
+            results.append(None)
         if good:
-            probs, cams = self.predict_inputs(np.stack([array for _, array in good]))
-            for (item, _), prob, cam in zip(good, probs, cams, strict=True):
-                heat = resize_map(cam, item.image.pixels.shape) if heatmaps else None
-                item.prediction = Prediction(float(prob), self.threshold, heat)
+            predictions = self._predictions(
+                [g[2] for g in good], [g[3] for g in good],
+                [g[4].pixels.shape if heatmaps else None for g in good])
+            for (index, path, _, _, image), prediction in zip(good, predictions, strict=True):
+                results[index] = self.as_scored_file(path, prediction, image)
         yield from results

@@ -15,13 +15,14 @@ from pneumo_desktop.core.atomic import atomic_open, atomic_write_bytes
 from pneumo_desktop.core.heatmaps import overlay
 from pneumo_desktop.core.inference import Predictor, ScoredFile
 
-CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error")
+CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error", "input_check")
 
 
 @dataclass
 class BatchSummary:
     scored: int = 0
-    failed: int = 0
+    failed: int = 0  # unreadable files and studies refused by the input check
+    refused: int = 0  # of `failed`: refused by the input check
     cancelled: bool = False
     seconds: float = 0.0
 
@@ -30,7 +31,20 @@ class BatchSummary:
         return self.scored / self.seconds if self.seconds > 0 else 0.0
 
 
-def csv_row(item: ScoredFile, model_name: str, threshold: float) -> dict[str, str]:
+def input_check_text(item: ScoredFile, learned: bool = True) -> str:
+    """What the input check said: 'passed', 'refused', or 'scored anyway: <reason>'."""
+    if item.refusal is not None:
+        return "refused"
+    pred = item.prediction
+    if pred is None:
+        return ""
+    if pred.refusal is not None:
+        return f"scored anyway, {pred.outside_use_note}"
+    return "passed" if learned else "passed (tags and pixels; this model has no learned check)"
+
+
+def csv_row(item: ScoredFile, model_name: str, threshold: float,
+            learned: bool = True) -> dict[str, str]:
     """The CSV row for one file (same columns in the CLI and the GUI export)."""
     pred = item.prediction
     return {
@@ -40,6 +54,7 @@ def csv_row(item: ScoredFile, model_name: str, threshold: float) -> dict[str, st
         "threshold": f"{threshold:.6f}",
         "model": model_name,
         "error": item.error or "",
+        "input_check": input_check_text(item, learned),
     }
 
 
@@ -93,7 +108,8 @@ def score_to_csv(
             results = predictor.score_files(paths, heatmaps=folder is not None,
                                             cancelled=cancelled)
             for done, item in enumerate(results, start=1):
-                writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold))
+                writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold,
+                                        predictor.learned_check is not None))
                 if item.prediction:
                     summary.scored += 1
                     if folder:
@@ -101,6 +117,7 @@ def score_to_csv(
                         item.image = None
                 else:
                     summary.failed += 1
+                    summary.refused += item.refusal is not None
                 if progress:
                     progress(done, len(paths), item)
             if summary.scored + summary.failed < len(paths):

@@ -29,6 +29,7 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
         report(f"device: {device_description()}")
         image = synthetic_chest(600, width=500)
         prediction = predictor.predict_image(image, heatmap=True)
+        blank = predictor.predict_image(np.full((600, 500), 128, np.uint8), heatmap=False)
     except PneumoError as exc:
         report(f"FAILED: {exc}")
         return False
@@ -38,7 +39,12 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
         "heat map at image size": heat is not None and heat.shape == image.shape,
         "heat map finite, 0..1": heat is not None and bool(np.isfinite(heat).all())
         and float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0,
+        "input check refuses a blank frame": blank.refusal is not None,
     }
+    report("learned input check: " + ("present" if predictor.learned_check else
+                                      "missing (only DICOM tags and pixels are checked)"))
+    verdict = prediction.refusal.message if prediction.refusal else "passed"
+    report(f"input check on the synthetic (drawn, not radiographic) image: {verdict}")
     for label, ok in checks.items():
         report(f"{'ok  ' if ok else 'FAIL'} {label}")
     report(f"probability {prediction.probability:.4f} -> {prediction.label}; "

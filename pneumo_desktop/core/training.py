@@ -125,6 +125,7 @@ class TrainingResult:
     val_labels: np.ndarray
     val_scores: np.ndarray
     stopped_early: bool = False
+    learned_check: Any = None  # core.input_check.LearnedCheck fitted on this run's data
 
 
 def resolve_learning_rate(config: TrainConfig) -> float:
@@ -265,16 +266,52 @@ def _ensemble_members(config: TrainConfig) -> list[ModelBundle]:
                 or bundle.card.input_size != first.input_size:
             raise PneumoError(f"{bundle.name}: ensemble members must be single models of one "
                               f"architecture and size ({first.architecture}, {first.input_size})")
-    split = first.training.get("config", {})
     config.architecture, config.image_size = first.architecture, first.input_size
-    for key in ("seed", "val_fraction", "test_fraction", "holdout", "limit"):
-        if key in split:
-            setattr(config, key, split[key])
+    adopt_split(config, members[0])
     used = {m.card.training.get("config", {}).get("init_seed") or
             m.card.training.get("config", {}).get("seed") for m in members}
     if config.init_seed is None or config.init_seed in used:
         config.init_seed = max(s for s in used | {config.seed} if s is not None) + 1
     return members
+
+
+def adopt_split(config: TrainConfig, bundle: ModelBundle) -> None:
+    """Take the patient-split settings of the run that trained `bundle`. Cards record how many
+    holdout folders there were, not where (privacy): the same `--holdout` must be given."""
+    split = bundle.card.training.get("config", {})
+    for key in ("seed", "val_fraction", "test_fraction", "limit"):
+        if key in split:
+            setattr(config, key, split[key])
+    recorded = split.get("holdout", [])
+    if isinstance(recorded, list):  # cards written before paths were left out
+        config.holdout = config.holdout or recorded
+    elif recorded != len(config.holdout):
+        raise PneumoError(f"{bundle.name} was trained with {recorded} holdout folder(s); pass "
+                          f"the same --holdout to reproduce its patient split")
+
+
+def card_config(config: TrainConfig) -> dict[str, Any]:
+    """The run's settings for a model card: no paths (folder names can name patients)."""
+    out = {**asdict(config), "learning_rate": resolve_learning_rate(config)}
+    out["holdout"] = len(config.holdout)
+    out["init_from"] = Path(config.init_from).name if config.init_from else None
+    out["ensemble_with"] = len(config.ensemble_with)
+    return out
+
+
+def redacted_command(argv: list[str]) -> str:
+    """The command line with every path replaced by DATA or DIR."""
+    path_options = {"--out", "--init-from", "--holdout", "--ensemble-with", "--model"}
+    out, previous = ["pneumo-desktop"], ""
+    for i, arg in enumerate(argv):
+        if previous in path_options:
+            out.append("DIR")
+        elif i == 0 or arg.startswith("-") or previous.startswith("-"):
+            out.append(arg)  # the command, an option, or an option's value
+        else:
+            out.append("DATA")
+        previous = arg
+    return " ".join(out)
 
 
 def resolve_parent(config: TrainConfig) -> tuple[TrainConfig, dict]:
@@ -361,6 +398,32 @@ def predict_logits(model, cache: ImageCache, batch_size: int = 64) -> np.ndarray
     probe = keras.Model(model.inputs, model.get_layer(LOGIT_LAYER).output)
     return probe.predict(cache.images[..., None].astype(np.float32), batch_size=batch_size,
                          verbose=0)[:, 0].astype(np.float64)
+
+
+def pooled_features(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """The pooled features (the input of the dense head) for (N, S, S) uint8 images."""
+    from pneumo_desktop.core.architectures import FEATURES_LAYER
+    from pneumo_desktop.core.backend import keras_module
+
+    keras = keras_module()
+    probe = keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).output)
+    return probe.predict(images[..., None].astype(np.float32), batch_size=batch_size,
+                         verbose=0).astype(np.float64)
+
+
+def fit_input_check(model, data: PreparedData, seed: int, callbacks: TrainingCallbacks):
+    """The learned input check for `model`, fitted on the training split's films and cut on
+    the validation split's (see `core.input_check.fit_learned_check`)."""
+    from pneumo_desktop.core.input_check import fit_learned_check
+
+    callbacks.on_message("fitting the learned input check (typicality and view)")
+    check = fit_learned_check(lambda x: pooled_features(model, x), data.caches["train"].images,
+                              data.caches["val"].images, seed=seed)
+    callbacks.on_message(f"input check: {check.info['validation_refused']:.1%} of the "
+                         "validation films refused; view accuracy "
+                         + ", ".join(f"{k} {v:.3f}" for k, v in
+                                     check.info["validation_view_accuracy"].items()))
+    return check
 
 
 def fold_calibration(model, a: float, b: float) -> None:
@@ -458,15 +521,14 @@ def train(data_dir: str | Path, config: TrainConfig,
                                                   config.threshold_confidence)
     validation = _summary(metrics.report(val.labels, scores, threshold))
     validation["best_epoch"] = adapter.best_epoch
-    training_info: dict[str, Any] = {
-        "data": str(Path(data_dir).resolve()) if data_dir else "",
+    training_info: dict[str, Any] = {  # counts and summaries only: no paths, no file names
         "layout": data.scan.layout,
         "counts": {k: {"images": len(c.samples), "pneumonia": int(c.labels.sum()),
                        "patients": len({s.patient for s in c.samples})}
                    for k, c in data.caches.items()},
         "unreadable": len(data.unreadable),
-        "holdout": config.holdout,
-        "config": {**asdict(config), "learning_rate": resolve_learning_rate(config)},
+        "holdout": {"folders": len(config.holdout)},
+        "config": card_config(config),
         "epochs_run": len(adapter.history["loss"]),
         "stopped_by_user": adapter.stopped,
         "history": adapter.history,
@@ -474,7 +536,7 @@ def train(data_dir: str | Path, config: TrainConfig,
         "device": device_description(),
         "fine_tuned_from": parent.name if parent else None,
         "ensemble": ensemble_info,
-        "command": " ".join(["pneumo-desktop", *sys.argv[1:]]) if "train" in sys.argv else "",
+        "command": redacted_command(sys.argv[1:]) if "train" in sys.argv else "",
     }
     card = ModelCard(
         name=name, architecture=config.architecture, input_size=config.image_size,
@@ -490,12 +552,31 @@ def train(data_dir: str | Path, config: TrainConfig,
         test = data.caches["test"]
         card.training["test"] = _summary(metrics.report(
             test.labels, metrics.sigmoid(predict_logits(model, test)), threshold))
-    return TrainingResult(model, card, adapter.history, val.labels, scores, adapter.stopped)
+    check = fit_input_check(model, data, config.seed, callbacks)
+    return TrainingResult(model, card, adapter.history, val.labels, scores, adapter.stopped,
+                          check)
 
 
 def save_result(result: TrainingResult, out_dir: str | Path) -> ModelBundle:
-    """Write the trained model as a bundle (atomically)."""
-    return write_bundle(out_dir, result.model, result.card)
+    """Write the trained model and its learned input check as a bundle (atomically)."""
+    return write_bundle(out_dir, result.model, result.card, result.learned_check)
+
+
+def refit_input_check(data_dir: str | Path, bundle_path: str | Path,
+                      callbacks: TrainingCallbacks | None = None,
+                      holdout: list[str] | None = None) -> ModelBundle:
+    """Fit (again) the learned input check of an existing bundle on the patient split its card
+    describes, and store it in the bundle; the weights are not touched. Pass the same
+    `--holdout` folders as the training run (their number is checked)."""
+    from pneumo_desktop.core.bundle import attach_learned_check
+
+    callbacks = callbacks or TrainingCallbacks()
+    bundle = read_bundle(bundle_path, verify_check=False)  # its old check is being replaced
+    config = TrainConfig(image_size=bundle.card.input_size, holdout=list(holdout or []))
+    adopt_split(config, bundle)
+    data = prepare_data(data_dir, config, callbacks, dict(bundle.card.preprocessing))
+    check = fit_input_check(bundle.load_keras_model(), data, config.seed, callbacks)
+    return attach_learned_check(bundle.path, check)
 
 
 class PrintingCallbacks(TrainingCallbacks):

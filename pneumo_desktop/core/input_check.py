@@ -1,0 +1,341 @@
+"""Is this a frontal chest radiograph of a child? Checked on every study before a score is shown.
+
+Three layers, cheapest first; the first that objects gives the reason:
+
+1. DICOM tags (`check_tags`): modality, body part, lateral/oblique view, adult age. A missing
+   tag never refuses by itself.
+2. Pixels (`check_pixels`): too small, colour, blank, noise.
+3. Learned (`LearnedCheck`): on the pooled features of the scoring forward pass (no second
+   model run), a Mahalanobis typicality score against the training films and a small linear
+   "view" head that recognises rotated and grey-scale-inverted films.
+   Fitted when a bundle is trained (`fit_learned_check`) and stored beside the model.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+PREFIX = "not scored: "
+RADIOGRAPHY = frozenset({"CR", "DX", "DR", "RG"})
+MODALITY_NAMES = {
+    "CT": "computed tomography", "MR": "magnetic resonance", "US": "ultrasound",
+    "PT": "PET", "NM": "nuclear medicine", "XA": "angiography", "RF": "fluoroscopy",
+    "MG": "mammography", "OT": "other / secondary capture", "SC": "secondary capture",
+    "IO": "intra-oral", "PX": "panoramic dental", "ES": "endoscopy", "XC": "photograph",
+    "OP": "ophthalmic photograph", "OPT": "ophthalmic tomography", "SM": "microscopy",
+    "DOC": "document", "SR": "structured report", "BMD": "bone densitometry",
+}
+#: Words of BodyPartExamined meaning chest (several languages); matched as word prefixes.
+CHEST_WORDS = ("CHEST", "THORA", "TORAX", "TORACE", "TORAC", "LUNG", "BRUST", "POITRINE",
+               "PECHO", "BORST", "PETTO", "TORSO", "RIB", "KLATKA", "GRUDN")
+UNKNOWN_VALUES = frozenset({"", "UNKNOWN", "OTHER", "NONE", "-", "N/A", "NA", "UNK"})
+LATERAL_VIEWS = {"LL": "lateral", "RL": "lateral", "LAT": "lateral", "LATERAL": "lateral",
+                 "LLO": "oblique", "RLO": "oblique", "OBLIQUE": "oblique"}
+ADULT_AGE = 18  # years; the model was trained on children aged 1 to 5
+MIN_SIDE = 128  # pixels; smaller files are thumbnails, not radiographs
+COLOUR_FRACTION = 0.05  # share of clearly coloured pixels that makes an image a colour picture
+BLANK_STD = 4.0  # grey levels (0..255) of the model input
+NOISE_CORRELATION = 0.5  # neighbouring-pixel correlation below this: no structure, noise
+
+VIEW_CLASSES = ("upright", "rotated 90° anticlockwise", "rotated 180° (upside down)",
+                "rotated 90° clockwise", "inverted grey scale")
+TYPICALITY_MARGIN = 1.2  # the cut-off is 1.2 x the distance that 1 % of validation films exceed
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a study is not scored. `code` is stable (filters, logs); `reason` is for people."""
+
+    code: str
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return PREFIX + self.reason
+
+
+# -- 1. DICOM tags ------------------------------------------------------------------------------
+def check_tags(tags: dict[str, str], age_years: float | None = None) -> Refusal | None:
+    """Refuse non-radiographs, other body parts, lateral/oblique views and adults."""
+    modality = tags.get("Modality", "").strip().upper()
+    if modality and modality not in RADIOGRAPHY:
+        name = MODALITY_NAMES.get(modality)
+        return Refusal("modality", f"DICOM modality {modality}"
+                       + (f" ({name})" if name else "")
+                       + "; only chest radiographs (CR, DX) are read")
+    part = tags.get("BodyPartExamined", "").strip().upper()
+    if part not in UNKNOWN_VALUES and not _is_chest(part):
+        return Refusal("body_part", f"body part {part}; only chest films are read")
+    view = re.sub(r"[^A-Z]", "", tags.get("ViewPosition", "").upper())
+    if view in LATERAL_VIEWS:
+        return Refusal("view", f"{LATERAL_VIEWS[view]} view ({view}): the model reads frontal "
+                               "PA/AP films")
+    if age_years is not None and age_years >= ADULT_AGE:
+        return Refusal("age", f"adult patient (age {int(age_years)} years): the model reads "
+                              "children's films (trained on ages 1 to 5)")
+    return None
+
+
+def _is_chest(part: str) -> bool:
+    words = re.split(r"[^A-Z]+", part)
+    return any(word.startswith(CHEST_WORDS) for word in words if word)
+
+
+def age_in_years(patient_age: str | None, birth_date: str | None = None,
+                 study_date: str | None = None) -> float | None:
+    """PatientAge ('045Y', '006M', '010W', '003D', or a bare number of years), else the
+    difference of two DICOM dates; None when neither can be read."""
+    text = (patient_age or "").strip().upper()
+    match = re.fullmatch(r"(\d{1,3})\s*([YMWD]?)", text)
+    if match:
+        value = int(match.group(1))
+        return value / {"Y": 1, "": 1, "M": 12, "W": 52.18, "D": 365.25}[match.group(2)]
+    born, seen = _dicom_date(birth_date), _dicom_date(study_date)
+    if born and seen and seen >= born:
+        return (seen - born).days / 365.25
+    return None
+
+
+def _dicom_date(text: str | None) -> date | None:
+    text = (text or "").strip()
+    if not re.fullmatch(r"\d{8}", text):
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+# -- 2. Pixels ----------------------------------------------------------------------------------
+def colour_fraction(pixels: np.ndarray) -> float:
+    """Share of clearly coloured pixels (channel spread > 10 % of the range) in a colour image;
+    0 for a grey one, also when stored as RGB."""
+    if pixels.ndim != 3 or pixels.shape[2] < 3:
+        return 0.0
+    step = max(1, max(pixels.shape[:2]) // 256)
+    small = pixels[::step, ::step, :3].astype(np.float32)
+    top = 255.0 if pixels.dtype == np.uint8 else max(float(small.max()), 1.0)
+    spread = (small.max(axis=2) - small.min(axis=2)) / top
+    return float((spread > 0.1).mean())
+
+
+def check_pixels(model_input: np.ndarray, source_shape: tuple[int, int],
+                 colourfulness: float = 0.0) -> Refusal | None:
+    """Refuse thumbnails, colour pictures, blank frames and noise (on the model's input)."""
+    h, w = source_shape
+    if min(h, w) < MIN_SIDE:
+        return Refusal("too_small", f"image too small ({w} x {h} pixels) to be a radiograph; "
+                                    "send the full-resolution image")
+    if colourfulness > COLOUR_FRACTION:
+        return Refusal("colour", f"colour image ({colourfulness:.0%} of pixels coloured): a "
+                                 "photograph or screen capture, not a radiograph")
+    x = np.asarray(model_input, np.float32).reshape(model_input.shape[:2])
+    if float(x.std()) < BLANK_STD:
+        return Refusal("blank", "blank or uniform frame (no image content)")
+    if structure(x) < NOISE_CORRELATION:
+        return Refusal("noise", "the image looks like noise (no anatomical structure)")
+    return None
+
+
+def structure(x: np.ndarray) -> float:
+    """Mean correlation of neighbouring pixels (horizontal and vertical): about 0.9-1 for a
+    radiograph at the model's input size, about 0 for noise."""
+    def corr(a: np.ndarray, b: np.ndarray) -> float:
+        a, b = a - a.mean(), b - b.mean()
+        den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+        return float((a * b).sum() / den) if den > 0 else 1.0
+
+    return 0.5 * (corr(x[:, 1:], x[:, :-1]) + corr(x[1:], x[:-1]))
+
+
+# -- 3. Learned ---------------------------------------------------------------------------------
+@dataclass
+class LearnedCheck:
+    """Typicality (Mahalanobis distance of the pooled features) and the view head."""
+
+    mean: np.ndarray  # (d,)
+    precision: np.ndarray  # (d, d) inverse of the shrunk covariance
+    cutoff: float  # distances above it are atypical
+    view_mean: np.ndarray  # (d,) standardisation of the view head's input
+    view_scale: np.ndarray  # (d,)
+    view_weights: np.ndarray  # (d, len(VIEW_CLASSES))
+    view_bias: np.ndarray  # (len(VIEW_CLASSES),)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def typicality(self, features: np.ndarray) -> np.ndarray:
+        """Distance / cut-off per row: above 1 is atypical."""
+        centred = np.asarray(features, np.float64) - self.mean
+        d2 = np.einsum("ij,jk,ik->i", centred, self.precision, centred)
+        return np.sqrt(np.maximum(d2, 0.0)) / self.cutoff
+
+    def view_probabilities(self, features: np.ndarray) -> np.ndarray:
+        z = (np.asarray(features, np.float64) - self.view_mean) / self.view_scale
+        return _softmax(z @ self.view_weights + self.view_bias)
+
+    def assess(self, features: np.ndarray) -> list[Refusal | None]:
+        """One verdict per row of pooled features (N, d)."""
+        features = np.asarray(features).reshape(len(features), -1)
+        if features.shape[1] != self.dim:
+            raise ValueError(f"learned input check expects {self.dim} features, got "
+                             f"{features.shape[1]}")
+        ratio, views = self.typicality(features), self.view_probabilities(features)
+        return [_verdict(r, v) for r, v in zip(ratio, views, strict=True)]
+
+    # -- storage ---------------------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez(buffer, mean=self.mean, precision=self.precision.astype(np.float32),
+                 cutoff=np.float64(self.cutoff), view_mean=self.view_mean,
+                 view_scale=self.view_scale, view_weights=self.view_weights,
+                 view_bias=self.view_bias, view_classes=np.array(VIEW_CLASSES))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, info: dict[str, Any] | None = None) -> LearnedCheck:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            if tuple(str(c) for c in z["view_classes"]) != VIEW_CLASSES:
+                raise ValueError("view classes differ from this version's")
+            check = cls(z["mean"].astype(np.float64), z["precision"].astype(np.float64),
+                        float(z["cutoff"]), z["view_mean"], z["view_scale"],
+                        z["view_weights"], z["view_bias"], dict(info or {}))
+        if check.precision.shape != (check.dim, check.dim) or not check.cutoff > 0:
+            raise ValueError("inconsistent shapes")
+        return check
+
+
+def _verdict(ratio: float, views: np.ndarray) -> Refusal | None:
+    upright = views[0] >= 0.5
+    if upright and ratio <= 1.0:
+        return None
+    view = int(np.argmax(views[1:])) + 1
+    what = VIEW_CLASSES[view]
+    if ratio <= 1.0:  # a chest film, but not the right way up or round
+        if view == 4:
+            return Refusal("inverted", "the grey scale looks inverted (bones dark): check the "
+                                       "export settings (MONOCHROME1/2)")
+        return Refusal("orientation", f"the film looks {what}: check orientation")
+    hint = "" if upright else f"; or it is {what}: check orientation and grey scale"
+    return Refusal("atypical", "does not look like a frontal chest radiograph (typicality "
+                               f"{ratio:.2f} x the limit){hint}")
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+# -- fitting ------------------------------------------------------------------------------------
+def view_transform(images: np.ndarray, view: int) -> np.ndarray:
+    """Training images (N, S, S) uint8 made into examples of VIEW_CLASSES[view]."""
+    if view in (1, 2, 3):
+        return np.ascontiguousarray(np.rot90(images, view, axes=(1, 2)))
+    if view == 4:
+        return 255 - images
+    return images
+
+
+def jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random gamma (x0.67-1.5) and contrast (x0.75-1.25) per image, as other detectors and
+    exposures would give: the view head must not learn one hospital's grey levels."""
+    x = images.astype(np.float32) / 255.0
+    shape = (len(x),) + (1,) * (x.ndim - 1)
+    x = np.power(np.clip(x, 1e-4, 1.0), np.exp(rng.uniform(-0.4, 0.4, shape)))
+    mean = x.mean(axis=tuple(range(1, x.ndim)), keepdims=True)
+    x = (x - mean) * rng.uniform(0.75, 1.25, shape) + mean
+    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean, shrunk covariance (Ledoit & Wolf 2004, towards a scaled identity), shrinkage."""
+    n, d = x.shape
+    mean = x.mean(axis=0)
+    xc = x - mean
+    cov = xc.T @ xc / n
+    mu = float(np.trace(cov)) / d
+    delta = float(((cov - mu * np.eye(d)) ** 2).sum())
+    beta = float(((xc ** 2).T @ (xc ** 2)).sum() / n - (cov ** 2).sum()) / n
+    shrink = 0.0 if delta <= 0 else min(max(beta / delta, 0.0), 1.0)
+    return mean, (1 - shrink) * cov + shrink * mu * np.eye(d), shrink
+
+
+def fit_view_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3,
+                  steps: int = 500) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Multinomial logistic regression (standardised inputs, L2, Nesterov gradient descent)."""
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    onehot = np.eye(classes)[y]
+    w, b = np.zeros((z.shape[1], classes)), np.zeros(classes)
+    vw, vb = np.zeros_like(w), np.zeros_like(b)
+    lr, momentum = 0.5, 0.9
+    for _ in range(steps):
+        gw_at, gb_at = w + momentum * vw, b + momentum * vb
+        grad = (_softmax(z @ gw_at + gb_at) - onehot) / len(z)
+        vw = momentum * vw - lr * (z.T @ grad + l2 * gw_at)
+        vb = momentum * vb - lr * grad.sum(axis=0)
+        w, b = w + vw, b + vb
+    return mean, scale, w, b
+
+
+def fit_learned_check(features: Callable[[np.ndarray], np.ndarray], train: np.ndarray,
+                      val: np.ndarray, *, seed: int = 0, max_train: int = 4000,
+                      view_per_class: int = 1500) -> LearnedCheck:
+    """Fit the learned check from a model's pooled-feature function and training/validation
+    images (N, S, S) uint8 of the training hospital.
+
+    Typicality: mean and Ledoit-Wolf covariance of the training films' features; the cut-off
+    is TYPICALITY_MARGIN x the distance exceeded by 1 % of the validation films. View head:
+    fitted on training films made rotated and inverted (`view_transform`).
+    """
+    rng = np.random.default_rng(seed)
+    if len(train) > max_train:
+        train = train[np.sort(rng.choice(len(train), max_train, replace=False))]
+    train_features = features(train).astype(np.float64)
+    mean, cov, shrink = ledoit_wolf(train_features)
+    precision = np.linalg.pinv(cov, hermitian=True)
+    val_features = features(val).astype(np.float64)
+    centred = val_features - mean
+    distances = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", centred, precision, centred), 0))
+    q99 = float(np.quantile(distances, 0.99))
+    cutoff = TYPICALITY_MARGIN * q99
+
+    pick = train if len(train) <= view_per_class else \
+        train[rng.choice(len(train), view_per_class, replace=False)]
+    xs, ys = [], []
+    for view in range(len(VIEW_CLASSES)):
+        xs.append(features(view_transform(jitter(pick, rng), view)).astype(np.float64))
+        ys.append(np.full(len(pick), view))
+    head = fit_view_head(np.concatenate(xs), np.concatenate(ys), len(VIEW_CLASSES))
+    check = LearnedCheck(mean, precision, cutoff, *head)
+
+    val_views = [check.view_probabilities(features(view_transform(val, v)))
+                 for v in range(len(VIEW_CLASSES))]
+    verdicts = check.assess(val_features)
+    check.info = {
+        "method": "Mahalanobis typicality of the pooled features (Ledoit-Wolf covariance) and "
+                  "a linear view head (upright / rotated 90, 180, 270 / inverted) on the same "
+                  "features",
+        "features": int(mean.shape[0]),
+        "fitted_on": {"train_images": int(len(train)), "validation_images": int(len(val)),
+                      "view_images_per_class": int(len(pick))},
+        "shrinkage": round(shrink, 5),
+        "cutoff_rule": f"{TYPICALITY_MARGIN} x the 99th percentile of the validation films' "
+                       "distances",
+        "validation_distance_q99": q99,
+        "cutoff": cutoff,
+        "validation_refused": float(np.mean([v is not None for v in verdicts])),
+        "validation_view_accuracy": {VIEW_CLASSES[v]: float(np.mean(p.argmax(axis=1) == v))
+                                     for v, p in enumerate(val_views)},
+    }
+    return check
