@@ -83,7 +83,7 @@ def test_score_folder_writes_one_row_per_file(studies, tiny_bundle, tmp_path, ca
             assert name in row["error"]
     errors = {Path(r["path"]).name: r["error"] for r in rows}
     assert "empty file" in errors["empty.jpg"] and "truncated JPEG" in errors["truncated.jpg"]
-    assert "5 scored, 2 failed" in capsys.readouterr().err
+    assert "5 scored, 0 not scored (input check), 2 unreadable" in capsys.readouterr().err
 
 
 def test_all_good_exits_0_and_named_files_are_kept(studies, tiny_bundle, tmp_path):

@@ -19,7 +19,7 @@ from pneumo_desktop.core.synthetic import synthetic_chest
 def write_kermany_like(root: Path, normals: int = 12, patients: int = 10, per_patient: int = 3):
     (root / "normal").mkdir(parents=True)  # lower case on purpose
     (root / "PNEUMONIA").mkdir(parents=True)
-    img = synthetic_chest(64)
+    img = synthetic_chest(160)
     for i in range(normals):
         name = f"IM-{i:04d}-0001.jpeg" if i % 2 else f"NORMAL2-IM-{i:04d}-0001.jpeg"
         cv2.imwrite(str(root / "normal" / name), img)
@@ -65,7 +65,7 @@ def test_missing_class_and_too_few_images_are_refused(tmp_path):
         scan_dataset(tmp_path)
     only = tmp_path / "only"
     (only / "PNEUMONIA").mkdir(parents=True)
-    cv2.imwrite(str(only / "PNEUMONIA" / "a.png"), synthetic_chest(32))
+    cv2.imwrite(str(only / "PNEUMONIA" / "a.png"), synthetic_chest(140))
     with pytest.raises(DatasetError, match="no NORMAL"):
         scan_dataset(only)
 
@@ -101,7 +101,7 @@ def test_holdout_excludes_same_file_names(tmp_path):
     write_kermany_like(tmp_path / "data")
     hold = tmp_path / "hold" / "PNEUMONIA"
     hold.mkdir(parents=True)
-    cv2.imwrite(str(hold / "person0_virus_0.jpeg"), synthetic_chest(64))
+    cv2.imwrite(str(hold / "person0_virus_0.jpeg"), synthetic_chest(160))
     scan = scan_dataset(tmp_path / "data", holdout=[tmp_path / "hold"])
     assert "person0_virus_0.jpeg" not in {s.path.name for s in scan.samples}
     assert len(scan.samples) == 41

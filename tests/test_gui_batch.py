@@ -179,8 +179,8 @@ def test_csv_export_matches_the_cli(qtbot, window, image_folder, tiny_bundle, tm
         cli_rows = list(csv.DictReader(handle))
     assert [r["path"] for r in gui_rows] == [r["path"] for r in cli_rows]
     for gui, cli in zip(gui_rows, cli_rows, strict=True):
-        assert (gui["prediction"], gui["threshold"], gui["model"], gui["error"]) == \
-            (cli["prediction"], cli["threshold"], cli["model"], cli["error"])
+        columns = ("prediction", "threshold", "model", "error", "input_check")
+        assert [gui[c] for c in columns] == [cli[c] for c in columns]
         if cli["probability"]:
             assert float(gui["probability"]) == pytest.approx(float(cli["probability"]),
                                                               abs=1e-4)

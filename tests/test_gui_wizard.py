@@ -28,10 +28,10 @@ def _write_images(folder: Path, label: str, count: int) -> None:
     for i in range(count):
         if label == "NORMAL":
             cv2.imwrite(str(folder / label / f"IM-{i:04d}-0001.jpeg"),
-                        synthetic_chest(96, seed=i))
+                        synthetic_chest(160, seed=i))
         else:
             cv2.imwrite(str(folder / label / f"person{i}_bacteria_{i + 1}.jpeg"),
-                        synthetic_chest(96, seed=1000 + i, opacity=True))
+                        synthetic_chest(160, seed=1000 + i, opacity=True))
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,30 @@ def test_kaggle_layout_shows_counts_per_split(qtbot, tmp_path, wizard):
     rows = {counts.item(r, 0).text(): counts.item(r, 3).text() for r in range(counts.rowCount())}
     assert rows == {"train/": "16", "val/": "8", "test/": "8"}
     assert "test/ images are the test split" in wizard.data_page.split_note.text()
+
+
+def test_data_check_skips_what_the_input_check_refuses(qtbot, tmp_path, wizard):
+    from tests.test_gui_input_check import write_mr_dicom
+
+    folder = tmp_path / "mixed"
+    _write_images(folder, "NORMAL", 8)
+    _write_images(folder, "PNEUMONIA", 8)
+    cv2.imwrite(str(folder / "NORMAL" / "IM-9990-0001.png"), np.full((300, 300), 128, np.uint8))
+    write_mr_dicom(folder / "PNEUMONIA" / "person990_bacteria_1.dcm", synthetic_chest(200))
+    (folder / "NORMAL" / "IM-9991-0001.jpeg").write_bytes(b"")
+    assert check_folder(qtbot, wizard, folder)
+    page = wizard.data_page
+    skipped = {page.unreadable_list.item(r).text().split(" — ")[0]:
+               page.unreadable_list.item(r).text() for r in range(page.unreadable_list.count())}
+    assert set(skipped) == {"IM-9990-0001.png", "person990_bacteria_1.dcm", "IM-9991-0001.jpeg"}
+    assert "not a frontal chest X-ray: blank" in skipped["IM-9990-0001.png"]
+    assert "not a frontal chest X-ray: DICOM modality MR" in skipped["person990_bacteria_1.dcm"]
+    assert "not a frontal chest X-ray" not in skipped["IM-9991-0001.jpeg"]
+    assert "not scored" not in "".join(skipped.values())  # said once, in the app's words
+    status = page.status.text()
+    assert "✔ 16 images will be used" in status
+    assert "1 file(s) cannot be read" in status
+    assert "2 file(s) are not frontal chest X-rays" in status and "never learned from" in status
 
 
 def test_end_to_end_train_evaluate_save(qtbot, wizard, dataset, active_model):

@@ -145,7 +145,7 @@ def studies(tmp_path_factory):
     paths = []
     for i in range(7):
         path = folder / f"s{i}.png"
-        cv2.imwrite(str(path), synthetic_chest(120, width=100 + 10 * i, seed=10 + i,
+        cv2.imwrite(str(path), synthetic_chest(160, width=140 + 10 * i, seed=10 + i,
                                                opacity=i % 3 == 0))
         paths.append(path)
     return paths

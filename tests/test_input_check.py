@@ -256,6 +256,11 @@ def wrong_files(tmp_path) -> Path:
     return folder
 
 
+def _rows(path: Path) -> dict[str, dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return {Path(r["path"]).name: r for r in csv.DictReader(handle)}
+
+
 EXPECTED = {
     "knee_mr.dcm": "DICOM modality MR", "lung_ct.dcm": "DICOM modality CT",
     "ultrasound.dcm": "DICOM modality US", "hand.dcm": "body part HAND",
@@ -269,7 +274,7 @@ def test_score_refuses_wrong_files_with_their_reason(wrong_files, tiny_bundle, t
     out = tmp_path / "out.csv"
     assert main(["score", str(wrong_files), "--out", str(out), "--model",
                  str(tiny_bundle)]) == 3
-    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(out, encoding="utf-8"))}
+    rows = _rows(out)
     assert set(rows) == set(EXPECTED) | {"chest.png", "child_chest.dcm"}
     for name, reason in EXPECTED.items():
         row = rows[name]
@@ -285,7 +290,7 @@ def test_no_input_check_scores_everything_marked(wrong_files, tiny_bundle, tmp_p
     out = tmp_path / "all.csv"
     assert main(["score", str(wrong_files), "--out", str(out), "--model", str(tiny_bundle),
                  "--no-input-check"]) == 0
-    rows = {Path(r["path"]).name: r for r in csv.DictReader(open(out, encoding="utf-8"))}
+    rows = _rows(out)
     for name, reason in EXPECTED.items():
         assert rows[name]["probability"] and rows[name]["error"] == ""
         assert rows[name]["input_check"].startswith(
@@ -316,3 +321,73 @@ def test_training_data_check_skips_wrong_files(wrong_files):
     skipped = {path.name: reason for path, reason in cache.unreadable}
     assert set(skipped) == set(EXPECTED)
     assert all("not scored: " in reason for reason in skipped.values())
+
+
+# -- the shipped model on real files (skipped without ../shared/data) ----------------------------
+@pytest.fixture(scope="module")
+def shipped():
+    from pneumo_desktop.core.bundle import default_bundle_path, read_bundle
+    from pneumo_desktop.core.inference import Predictor
+
+    bundle = read_bundle(default_bundle_path())
+    assert bundle.has_learned_check, "the shipped model must carry its learned input check"
+    return Predictor(bundle, batch_size=16)
+
+
+def test_shipped_model_refuses_every_real_non_chest_dicom(shipped):
+    from conftest import shared_data
+
+    paths = sorted(shared_data("not_chest").iterdir())
+    for item in shipped.score_files(paths):
+        assert item.prediction is None, f"{item.path.name} was scored"
+        assert item.error.startswith("not scored: ") or "multi-frame" in item.error, item.error
+
+
+def test_shipped_model_passes_real_chest_films(shipped):
+    from conftest import shared_data
+
+    paths = sorted(p for p in shared_data("chest_xray_native", "train").rglob("*.jpeg"))
+    refused = [item for item in shipped.score_files(paths) if item.prediction is None]
+    assert all(item.refusal for item in refused)
+    assert len(refused) <= 0.01 * len(paths), [(r.path.name, r.error) for r in refused]
+
+
+def test_shipped_model_gives_real_chest_dicoms_a_verdict(shipped):
+    from conftest import shared_data
+
+    paths = sorted(shared_data("dicom").iterdir())
+    for item in shipped.score_files(paths):
+        assert item.prediction is not None or item.refusal is not None, item.error
+        image = load_xray(item.path)
+        if image.age_years is not None and image.age_years >= 18:
+            assert item.refusal.code == "age"
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    (lambda x: np.rot90(x, 1), "orientation"), (lambda x: np.rot90(x, 2), "orientation"),
+    (lambda x: np.rot90(x, 3), "orientation"), (lambda x: 255 - x, "grey scale"),
+    (lambda x: cv2.resize(x[: x.shape[0] // 2, : x.shape[1] // 2], x.shape[::-1]), "not scored"),
+])
+def test_shipped_model_refuses_rotated_inverted_and_cropped_films(shipped, tmp_path, change,
+                                                                   words):
+    from conftest import shared_data
+
+    folder = shared_data("chest_xray_native", "train")
+    films = sorted(folder.rglob("*.jpeg"))[::12]
+    paths = []
+    for i, path in enumerate(films):
+        pixels = np.ascontiguousarray(change(load_xray(path).pixels))
+        paths.append(tmp_path / f"{i}.png")
+        cv2.imwrite(str(paths[-1]), pixels)
+    for item in shipped.score_files(paths):
+        assert item.prediction is None and words in item.error, item.error
+
+
+def test_shipped_model_refuses_a_photograph_in_grey(shipped, tmp_path):
+    import matplotlib.cbook
+
+    picture = cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False),
+                         cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "portrait.png"), picture)
+    _, prediction = shipped.score_path(tmp_path / "portrait.png")
+    assert prediction.refusal is not None and prediction.refusal.code == "atypical"

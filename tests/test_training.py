@@ -35,9 +35,9 @@ def synthetic_data(tmp_path_factory) -> Path:
         for k in range(2):
             seed = i * 10 + k
             cv2.imwrite(str(root / "NORMAL" / f"IM-{i:04d}-000{k}.jpeg"),
-                        synthetic_chest(96, seed=seed))
+                        synthetic_chest(160, seed=seed))
             cv2.imwrite(str(root / "PNEUMONIA" / f"person{i}_bacteria_{k}.jpeg"),
-                        synthetic_chest(96, seed=seed + 5000, opacity=True))
+                        synthetic_chest(160, seed=seed + 5000, opacity=True))
     (root / "NORMAL" / "IM-9999-0001.jpeg").write_bytes(b"")  # unreadable: skipped, listed
     return root
 

@@ -7,7 +7,7 @@ Three layers, cheapest first; the first that objects gives the reason:
 2. Pixels (`check_pixels`): too small, colour, blank, noise.
 3. Learned (`LearnedCheck`): on the pooled features of the scoring forward pass (no second
    model run), a Mahalanobis typicality score against the training films and a small linear
-   "view" head that recognises rotated and grey-scale-inverted films.
+   "view" head that recognises rotated, grey-scale-inverted and partial (corner) films.
    Fitted when a bundle is trained (`fit_learned_check`) and stored beside the model.
 """
 
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import cv2
 import numpy as np
 
 PREFIX = "not scored: "
@@ -45,7 +46,8 @@ BLANK_STD = 4.0  # grey levels (0..255) of the model input
 NOISE_CORRELATION = 0.5  # neighbouring-pixel correlation below this: no structure, noise
 
 VIEW_CLASSES = ("upright", "rotated 90° anticlockwise", "rotated 180° (upside down)",
-                "rotated 90° clockwise", "inverted grey scale")
+                "rotated 90° clockwise", "inverted grey scale", "a corner of the film")
+PARTIAL_CONFIDENCE = 0.9  # "a corner" only when the head is this sure (real films vary)
 TYPICALITY_MARGIN = 1.2  # the cut-off is 1.2 x the distance that 1 % of validation films exceed
 
 
@@ -215,17 +217,22 @@ class LearnedCheck:
 
 
 def _verdict(ratio: float, views: np.ndarray) -> Refusal | None:
-    upright = views[0] >= 0.5
-    if upright and ratio <= 1.0:
+    turned = float(views[1:5].sum()) >= 0.5  # rotated or inverted
+    partial = float(views[5]) >= PARTIAL_CONFIDENCE
+    if not turned and not partial and ratio <= 1.0:
         return None
-    view = int(np.argmax(views[1:])) + 1
+    view = int(np.argmax(views[1:5])) + 1 if turned else 5
     what = VIEW_CLASSES[view]
-    if ratio <= 1.0:  # a chest film, but not the right way up or round
+    if ratio <= 1.0:  # a chest film, but not the right way up, round or whole
         if view == 4:
             return Refusal("inverted", "the grey scale looks inverted (bones dark): check the "
                                        "export settings (MONOCHROME1/2)")
+        if view == 5:
+            return Refusal("partial", "only a corner of a chest film: send the whole frontal "
+                                      "film")
         return Refusal("orientation", f"the film looks {what}: check orientation")
-    hint = "" if upright else f"; or it is {what}: check orientation and grey scale"
+    hint = "" if not (turned or partial) else \
+        f"; it may be {what}: check orientation, grey scale and framing"
     return Refusal("atypical", "does not look like a frontal chest radiograph (typicality "
                                f"{ratio:.2f} x the limit){hint}")
 
@@ -237,13 +244,24 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 # -- fitting ------------------------------------------------------------------------------------
-def view_transform(images: np.ndarray, view: int) -> np.ndarray:
+def view_transform(images: np.ndarray, view: int,
+                   rng: np.random.Generator | None = None) -> np.ndarray:
     """Training images (N, S, S) uint8 made into examples of VIEW_CLASSES[view]."""
     if view in (1, 2, 3):
         return np.ascontiguousarray(np.rot90(images, view, axes=(1, 2)))
     if view == 4:
         return 255 - images
-    return images
+    if view == 0:
+        return images
+    rng = rng or np.random.default_rng(0)
+    size = images.shape[1]
+    out = np.empty_like(images)
+    for i, img in enumerate(images):  # a corner piece of 12-36 % of the film's area
+        side = int(size * rng.uniform(0.35, 0.6))
+        y, x = (int(rng.choice((0, size - side))) for _ in range(2))
+        out[i] = cv2.resize(img[y:y + side, x:x + side], (size, size),
+                            interpolation=cv2.INTER_LINEAR)
+    return out
 
 
 def jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -296,7 +314,7 @@ def fit_learned_check(features: Callable[[np.ndarray], np.ndarray], train: np.nd
 
     Typicality: mean and Ledoit-Wolf covariance of the training films' features; the cut-off
     is TYPICALITY_MARGIN x the distance exceeded by 1 % of the validation films. View head:
-    fitted on training films made rotated and inverted (`view_transform`).
+    fitted on training films made rotated, inverted and cut to a corner (`view_transform`).
     """
     rng = np.random.default_rng(seed)
     if len(train) > max_train:
@@ -314,18 +332,18 @@ def fit_learned_check(features: Callable[[np.ndarray], np.ndarray], train: np.nd
         train[rng.choice(len(train), view_per_class, replace=False)]
     xs, ys = [], []
     for view in range(len(VIEW_CLASSES)):
-        xs.append(features(view_transform(jitter(pick, rng), view)).astype(np.float64))
+        xs.append(features(view_transform(jitter(pick, rng), view, rng)).astype(np.float64))
         ys.append(np.full(len(pick), view))
     head = fit_view_head(np.concatenate(xs), np.concatenate(ys), len(VIEW_CLASSES))
     check = LearnedCheck(mean, precision, cutoff, *head)
 
-    val_views = [check.view_probabilities(features(view_transform(val, v)))
+    val_views = [check.view_probabilities(features(view_transform(val, v, rng)))
                  for v in range(len(VIEW_CLASSES))]
     verdicts = check.assess(val_features)
     check.info = {
         "method": "Mahalanobis typicality of the pooled features (Ledoit-Wolf covariance) and "
-                  "a linear view head (upright / rotated 90, 180, 270 / inverted) on the same "
-                  "features",
+                  "a linear view head (upright / rotated 90, 180, 270 / inverted / a corner) on "
+                  "the same features",
         "features": int(mean.shape[0]),
         "fitted_on": {"train_images": int(len(train)), "validation_images": int(len(val)),
                       "view_images_per_class": int(len(pick))},

@@ -177,7 +177,8 @@ def prepare_data(data_dir: str | Path, config: TrainConfig,
         done_before += len(split_samples)
         unreadable.extend(caches[name].unreadable)
     for _path, reason in unreadable:
-        callbacks.on_message(f"skipped unreadable file: {reason}")
+        what = "not a frontal chest film" if "not scored: " in reason else "unreadable file"
+        callbacks.on_message(f"skipped {what}: {reason}")
     return PreparedData(scan, splits, caches, unreadable)
 
 

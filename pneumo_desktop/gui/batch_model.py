@@ -1,4 +1,9 @@
-"""Batch results as a Qt table model (one row per file) and its decision filter / sort proxy."""
+"""Batch results as a Qt table model (one row per file) and its decision filter / sort proxy.
+
+Rows without a score are of two kinds: ERROR (the file cannot be read) and REFUSED (the input
+check found it is not a frontal chest radiograph of a child; its score is withheld). A refused
+row opened in the viewer and scored anyway there shows its score, marked outside intended use.
+"""
 
 from __future__ import annotations
 
@@ -22,12 +27,15 @@ from pneumo_desktop.gui.result_panel import decision_text
 if TYPE_CHECKING:
     from pneumo_desktop.core.inference import ScoredFile
 
-PNEUMONIA, NORMAL, ERROR = "PNEUMONIA", "NORMAL", "ERROR"
-DecisionRole = Qt.ItemDataRole.UserRole + 1  # PNEUMONIA / NORMAL / ERROR
+PNEUMONIA, NORMAL, ERROR, REFUSED = "PNEUMONIA", "NORMAL", "ERROR", "REFUSED"
+NOT_SCORED = frozenset({ERROR, REFUSED})  # the filter for every row without a score
+DecisionRole = Qt.ItemDataRole.UserRole + 1  # PNEUMONIA / NORMAL / ERROR / REFUSED
 SortRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
 ROW_COLORS = {PNEUMONIA: QColor(255, 215, 215), NORMAL: QColor(223, 240, 216),
-              ERROR: QColor(228, 228, 228)}
+              ERROR: QColor(228, 228, 228), REFUSED: QColor(255, 236, 179)}
+DECISION_ORDER = {PNEUMONIA: 3, NORMAL: 2, REFUSED: 1, ERROR: 0}
+OUTSIDE_MARK = "outside intended use"
 FILE, PROBABILITY, DECISION, ERROR_COLUMN = range(4)
 
 Index = QModelIndex | QPersistentModelIndex
@@ -36,7 +44,7 @@ Index = QModelIndex | QPersistentModelIndex
 class BatchTableModel(QAbstractTableModel):
     """Scored files (core `ScoredFile`s) with their decision at the table's threshold."""
 
-    HEADERS = ("File", "Probability", "Decision", "Error")
+    HEADERS = ("File", "Probability", "Decision", "Reason / note")
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -44,13 +52,16 @@ class BatchTableModel(QAbstractTableModel):
         self.threshold = 0.5
         self.model_name = ""
         self.root: Path | None = None
+        self.learned = True  # the scoring model has a learned input check (for the CSV)
 
     # -- contents --------------------------------------------------------------------------
-    def start(self, model_name: str, threshold: float, inputs: list[Path]) -> None:
-        """Empty the table for a new batch scored by `model_name` at `threshold`."""
+    def start(self, model_name: str, threshold: float, inputs: list[Path], *,
+              learned: bool = True) -> None:
+        """Empty the table for a new batch scored by `model_name` at `threshold`; `learned`:
+        whether that model has a learned input check (said in the CSV's input_check column)."""
         self.beginResetModel()
         self._items = []
-        self.model_name, self.threshold = model_name, threshold
+        self.model_name, self.threshold, self.learned = model_name, threshold, learned
         folders = [Path(p) for p in inputs]
         self.root = folders[0] if len(folders) == 1 and folders[0].is_dir() else None
         if self.root is None and folders:
@@ -97,16 +108,37 @@ class BatchTableModel(QAbstractTableModel):
         return list(self._items)
 
     def counts(self) -> tuple[int, int, int]:
-        """(scored, flagged as pneumonia, failed)."""
+        """(scored, flagged as pneumonia, not scored: unreadable or refused)."""
         scored = [i for i in self._items if i.prediction is not None]
         flagged = sum(1 for i in scored if i.prediction.label == PNEUMONIA)
         return len(scored), flagged, len(self._items) - len(scored)
 
+    def refused_count(self) -> int:
+        """Rows the input check refused (their score withheld)."""
+        return sum(1 for i in self._items if i.prediction is None and i.refusal is not None)
+
+    def outside_count(self) -> int:
+        """Rows scored anyway although the input check refused them."""
+        return sum(1 for i in self._items if i.prediction is not None and i.prediction.refusal)
+
+    def score_anyway(self, path: Path) -> bool:
+        """Show the withheld score of the refused row(s) for `path`, marked outside intended
+        use (the user chose "Score anyway" in the viewer); False when there is none."""
+        changed = False
+        for row, item in enumerate(self._items):
+            if item.path == Path(path) and item.prediction is None and item.withheld:
+                self._items[row] = self._relabel(dataclasses.replace(
+                    item, prediction=item.withheld, error=None, withheld=None))
+                self.dataChanged.emit(self.index(row, 0), self.index(row, ERROR_COLUMN))
+                changed = True
+        return changed
+
     def csv_rows(self) -> list[dict[str, str]]:
-        """Rows for the CSV export: the CLI's columns, in scoring order."""
+        """Rows for the CSV export: the CLI's columns (input_check included), in order."""
         from pneumo_desktop.core.scoring import csv_row
 
-        return [csv_row(item, self.model_name, self.threshold) for item in self._items]
+        return [csv_row(item, self.model_name, self.threshold, learned=self.learned)
+                for item in self._items]
 
     def display_name(self, item: ScoredFile) -> str:
         if self.root is not None:
@@ -118,7 +150,16 @@ class BatchTableModel(QAbstractTableModel):
 
     @staticmethod
     def decision(item: ScoredFile) -> str:
-        return item.prediction.label if item.prediction is not None else ERROR
+        if item.prediction is not None:
+            return item.prediction.label
+        return REFUSED if item.refusal is not None else ERROR
+
+    @staticmethod
+    def note(item: ScoredFile) -> str:
+        """The last column: why a file was not scored, or the outside-use mark of a forced one."""
+        if item.error:
+            return item.error
+        return item.prediction.outside_use_note if item.prediction is not None else ""
 
     # -- Qt model --------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:
@@ -146,11 +187,17 @@ class BatchTableModel(QAbstractTableModel):
             if column == PROBABILITY:
                 return f"{pred.probability * 100:.1f} %" if pred else ""
             if column == DECISION:
-                return decision_text(pred.probability, pred.threshold) if pred else "Not scored"
-            return item.error or ""
+                if pred is None:
+                    return "Not scored"
+                text = decision_text(pred.probability, pred.threshold)
+                return f"⚠ {text} ({OUTSIDE_MARK})" if pred.refusal else text
+            return self.note(item)
         if role == Qt.ItemDataRole.ToolTipRole:
-            if column == ERROR_COLUMN and item.error:
-                return item.error
+            if column == ERROR_COLUMN and self.note(item):
+                return self.note(item)
+            if decision == REFUSED:
+                return (f"{item.path}\nNot a frontal chest X-ray of a child: {item.refusal.reason}"
+                        "\nDouble-click to open it; “Score anyway” is offered there")
             return f"{item.path}\nDouble-click to open it with its heat map"
         if role == Qt.ItemDataRole.BackgroundRole:
             return QBrush(ROW_COLORS[decision])
@@ -168,26 +215,26 @@ class BatchTableModel(QAbstractTableModel):
             if column == PROBABILITY:
                 return pred.probability if pred else -1.0
             if column == DECISION:
-                return {PNEUMONIA: 2, NORMAL: 1, ERROR: 0}[decision]
-            return (item.error or "").lower()
+                return DECISION_ORDER[decision]
+            return self.note(item).lower()
         return None
 
 
 class BatchFilterProxy(QSortFilterProxyModel):
-    """Sorts by the model's SortRole and keeps only rows with the chosen decision."""
+    """Sorts by the model's SortRole and keeps only rows with the chosen decision(s)."""
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._decision: str | None = None
+        self._decision: str | frozenset[str] | None = None
         self.setSortRole(SortRole)
         self.setDynamicSortFilter(True)
 
     @property
-    def decision_filter(self) -> str | None:
+    def decision_filter(self) -> str | frozenset[str] | None:
         return self._decision
 
-    def set_decision_filter(self, decision: str | None) -> None:
-        """PNEUMONIA, NORMAL, ERROR, or None for every row."""
+    def set_decision_filter(self, decision: str | frozenset[str] | None) -> None:
+        """PNEUMONIA, NORMAL, ERROR, REFUSED, a set of them (NOT_SCORED), or None for all."""
         if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
             self.beginFilterChange()
             self._decision = decision
@@ -200,5 +247,7 @@ class BatchFilterProxy(QSortFilterProxyModel):
         if self._decision is None:
             return True
         model = self.sourceModel()
-        return model.data(model.index(source_row, 0, source_parent), DecisionRole) == \
-            self._decision
+        decision = model.data(model.index(source_row, 0, source_parent), DecisionRole)
+        if isinstance(self._decision, frozenset):
+            return decision in self._decision
+        return decision == self._decision

@@ -19,14 +19,24 @@ from PySide6.QtWidgets import (
 from pneumo_desktop.gui.batch_model import (
     ERROR,
     NORMAL,
+    NOT_SCORED,
     PNEUMONIA,
+    REFUSED,
     BatchFilterProxy,
     BatchTableModel,
     PathRole,
 )
 
+#: The filter combo's entries. "Not scored (all)" keeps its old place and meaning (every row
+#: without a score); the input check's refusals and unreadable files can also be shown apart.
 FILTERS = (("All files", None), ("Pneumonia suspected", PNEUMONIA),
-           ("No pneumonia suspected", NORMAL), ("Not scored (errors)", ERROR))
+           ("No pneumonia suspected", NORMAL), ("Not scored (all)", NOT_SCORED),
+           ("Not scored (input check)", REFUSED), ("Not scored (unreadable)", ERROR))
+FILTER_TIPS = {REFUSED: "Studies the input check refused: not frontal chest radiographs of "
+                        "children (other modality or body part, lateral view, adult, blank…)",
+               ERROR: "Files that cannot be read (damaged, empty, not an image)",
+               NOT_SCORED: "Every file without a score: refused by the input check or "
+                           "unreadable"}
 
 
 def rate_text(done: int, total: int, seconds: float, eta: bool = True) -> str:
@@ -68,8 +78,11 @@ class BatchPanel(QWidget):
         self.filter_combo = QComboBox()
         self.filter_combo.setObjectName("decisionFilter")
         self.filter_combo.setToolTip("Show only the rows with this decision")
-        for label, _ in FILTERS:
+        for i, (label, decision) in enumerate(FILTERS):
             self.filter_combo.addItem(label)
+            if decision in FILTER_TIPS:
+                self.filter_combo.setItemData(i, FILTER_TIPS[decision],
+                                              Qt.ItemDataRole.ToolTipRole)
         self.filter_combo.currentIndexChanged.connect(
             lambda i: self.proxy.set_decision_filter(FILTERS[i][1]))
         top.addWidget(self.filter_combo)
@@ -167,7 +180,12 @@ class BatchPanel(QWidget):
         parts = [f"{total} files", f"{flagged} pneumonia suspected",
                  f"{scored - flagged} not suspected"]
         if failed:
-            parts.append(f"{failed} not scored")
+            refused = self.model.refused_count()
+            detail = f" ({refused} by the input check)" if refused else ""
+            parts.append(f"{failed} not scored{detail}")
+        outside = self.model.outside_count()
+        if outside:
+            parts.append(f"⚠ {outside} scored anyway, outside intended use")
         self.summary_label.setText(" · ".join(parts))
 
     # -- navigation ------------------------------------------------------------------------

@@ -34,7 +34,15 @@ from pneumo_desktop.core.image_io import IMAGE_SUFFIXES
 from pneumo_desktop.gui.batch_model import BatchTableModel
 from pneumo_desktop.gui.batch_panel import BatchPanel
 from pneumo_desktop.gui.report import ReportData
-from pneumo_desktop.gui.result_panel import WARNING_STYLE, ResultPanel, percent
+from pneumo_desktop.gui.result_panel import (
+    OUTSIDE_STYLE,
+    REFUSED_STYLE,
+    WARNING_STYLE,
+    ResultPanel,
+    outside_use_text,
+    percent,
+    refused_text,
+)
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.gui.viewer import XRayViewer
 from pneumo_desktop.gui.workers import (
@@ -62,8 +70,9 @@ class MainWindow(QMainWindow):
 
     - `open_image(path)`, `score_folder(path)` / `score_paths(paths)`, `cancel_batch()`,
       `export_csv(path)`, `export_pdf(path)`, `switch_model(path)`,
-      `set_threshold_override(value | None)`, `open_model_manager()`
-    - signals `imageScored(path, probability)`, `batchFinished(scored, failed)`,
+      `set_threshold_override(value | None)`, `open_model_manager()`, `score_anyway()`
+    - signals `imageScored(path, probability)`, `imageRefused(path, reason)` (the input check
+      refused the study: no score shown), `batchFinished(scored, failed)`,
       `modelReady(name)`, `modelFailed(message)`, `imageOpened(path)`,
       `imageFailed(path, message)`, `reportWritten(path)`, `reportFailed(message)`
     - `is_model_ready`, `model_name`, `threshold`, `is_batch_running`, `current_result`
@@ -74,6 +83,7 @@ class MainWindow(QMainWindow):
     """
 
     imageScored = Signal(str, float)
+    imageRefused = Signal(str, str)
     batchFinished = Signal(int, int)
     modelReady = Signal(str)
     modelFailed = Signal(str)
@@ -127,6 +137,7 @@ class MainWindow(QMainWindow):
         self.result_panel.set_opacity(self.settings.overlay_opacity)
         self.viewer.set_heatmap_opacity(self.settings.overlay_opacity)
         self.result_panel.opacityChanged.connect(self._opacity_changed)
+        self.result_panel.scoreAnywayRequested.connect(self.score_anyway)
         side = QScrollArea()
         side.setObjectName("resultScroll")
         side.setWidget(self.result_panel)
@@ -221,6 +232,10 @@ class MainWindow(QMainWindow):
         self.previous_action = a("previousStudyAction", "P&revious study",
                                  lambda: self._step_study(-1), ["PgUp", "Ctrl+Up"],
                                  "Open the previous row of the batch table")
+        self.score_anyway_action = a(
+            "scoreAnywayAction", "Score &anyway (outside intended use)", self.score_anyway,
+            tip="Show the score and heat map of a study the input check refused, marked as "
+                "outside what the model was made for")
         self.cancel_action = a("cancelBatchAction", "&Cancel batch", self.cancel_batch,
                                ["Esc"], "Stop scoring; rows scored so far are kept")
         self.models_action = a("modelsAction", "&Models…", self.open_model_manager,
@@ -256,7 +271,8 @@ class MainWindow(QMainWindow):
                      self.patient_action, self.batch_toggle_action):
             view_menu.addSeparator() if item is None else view_menu.addAction(item)
         study_menu = menus.addMenu("&Study")
-        for item in (self.next_action, self.previous_action, None, self.cancel_action):
+        for item in (self.next_action, self.previous_action, None, self.score_anyway_action,
+                     None, self.cancel_action):
             study_menu.addSeparator() if item is None else study_menu.addAction(item)
         model_menu = menus.addMenu("&Model")
         model_menu.addAction(self.models_action)
@@ -486,8 +502,10 @@ class MainWindow(QMainWindow):
                                          result.image.pixels.shape, result.image.metadata)
             self.setWindowTitle(f"Pneumo Desktop — {result.path.name}")
             self.imageOpened.emit(str(result.path))
+        self._update_actions()
         if result.prediction is None:
             self.viewer.set_heatmap(None)
+            self.viewer.set_banner("")
             if self._predictor is not None:  # the model became ready while decoding
                 self._score_current()
                 return
@@ -499,12 +517,43 @@ class MainWindow(QMainWindow):
             return
         if result.prediction.threshold != self.threshold:
             result.prediction = dataclasses.replace(result.prediction, threshold=self.threshold)
+        self._show_current()
+
+    def _show_current(self) -> None:
+        """The scored study on screen: withheld with the input check's reason, or its score and
+        heat map (marked outside intended use when scored anyway)."""
+        result = self._current
+        prediction, name = result.prediction, result.path.name
+        self._update_actions()
+        if result.withheld:
+            refusal = prediction.refusal
+            self.viewer.set_heatmap(None)
+            self.viewer.set_banner(refused_text(refusal), REFUSED_STYLE)
+            self.result_panel.show_refused(refusal)
+            self.statusBar().showMessage(f"{name}: {refusal.message}", 8000)
+            self.imageRefused.emit(str(result.path), refusal.reason)
+            return
         self.viewer.set_heatmap(result.heat)
         self.viewer.set_heatmap_visible(self.heatmap_action.isChecked())
-        self.result_panel.show_prediction(result.prediction)
-        self.statusBar().showMessage(
-            f"{result.path.name}: probability {percent(result.prediction.probability)}", 5000)
-        self.imageScored.emit(str(result.path), result.prediction.probability)
+        self.viewer.set_banner(outside_use_text(prediction), OUTSIDE_STYLE)
+        self.result_panel.show_prediction(prediction)
+        mark = " — outside what the model was made for" if prediction.refusal else ""
+        self.statusBar().showMessage(f"{name}: probability {percent(prediction.probability)}"
+                                     f"{mark}", 5000)
+        self.imageScored.emit(str(result.path), prediction.probability)
+
+    def score_anyway(self) -> bool:
+        """Show the withheld score and heat map of the refused study on screen (no new model
+        run), marked as outside what the model was made for, and reveal its batch row too.
+        False when the study on screen is not one the input check refused."""
+        result = self._current
+        if result is None or not result.withheld:
+            return False
+        result.forced = True
+        if self.batch_model.score_anyway(result.path):
+            self.batch_panel.update_summary()
+        self._show_current()
+        return True
 
     @Slot(int, str, str)
     def _image_failed(self, request: int, path: str, message: str) -> None:
@@ -516,6 +565,7 @@ class MainWindow(QMainWindow):
             self.result_panel.clear()
             self.setWindowTitle("Pneumo Desktop")
         self.result_panel.show_error(message)
+        self._update_actions()
         self.statusBar().showMessage(message, 8000)
         self.imageFailed.emit(path, message)
 
@@ -585,7 +635,8 @@ class MainWindow(QMainWindow):
             return False
         folder = paths[0] if len(paths) == 1 and paths[0].is_dir() else paths[0].parent
         self.settings.last_batch_dir = str(folder)
-        self.batch_model.start(self._predictor.bundle.name, self.threshold, paths)
+        self.batch_model.start(self._predictor.bundle.name, self.threshold, paths,
+                               learned=self._predictor.learned_check is not None)
         self.batch_panel.begin(0)
         self.batch_dock.show()
         self._batch_predictor = self._predictor
@@ -634,12 +685,14 @@ class MainWindow(QMainWindow):
         self._batch = None
         self.batch_panel.finish(cancelled)
         self._update_actions()
-        total = scored + failed
-        if total == 0 and not cancelled:
+        if scored + failed == 0 and not cancelled:
             text = "No images found to score"
-        else:
-            text = (f"{'Cancelled: ' if cancelled else ''}{scored} scored, {failed} could not "
-                    "be read")
+        else:  # from the table: a row may have been scored anyway meanwhile
+            shown, _, not_shown = self.batch_model.counts()
+            refused = self.batch_model.refused_count()
+            text = (f"{'Cancelled: ' if cancelled else ''}{shown} scored, "
+                    f"{refused} not scored (not a frontal chest X-ray), "
+                    f"{not_shown - refused} could not be read")
         self.statusBar().showMessage(text, 10000)
         self.batchFinished.emit(scored, failed)
 
@@ -825,6 +878,7 @@ class MainWindow(QMainWindow):
         self.csv_action.setEnabled(has_rows and not running)
         self.pdf_action.setEnabled(has_rows and not running and self._report is None)
         self.cancel_action.setEnabled(running or self._report is not None)
+        self.score_anyway_action.setEnabled(self._current is not None and self._current.withheld)
         self.batch_panel.set_running(running)
         if self._report is not None:
             self.batch_panel.pdf_button.setEnabled(False)

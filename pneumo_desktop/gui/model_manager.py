@@ -64,8 +64,21 @@ def threshold_rule_text(rule: dict[str, Any]) -> str:
     return _value(rule)
 
 
+def input_check_text(bundle: ModelBundle) -> str:
+    """One line on the bundle's learned input check: fitted (with its validation refusal
+    rate) or missing."""
+    if not bundle.has_learned_check:
+        return "learned input check: missing — only DICOM tags and pixels are checked"
+    refused = bundle.card.input_check.get("validation_refused")
+    rate = (f" (refuses {refused * 100:.1f} % of validation films)"
+            if isinstance(refused, int | float) else "")
+    return f"learned input check: fitted{rate}"
+
+
 def card_html(path: Path, card: ModelCard, active: bool) -> str:
     """The model card as HTML for the manager (and the About box)."""
+    bundle = ModelBundle(path, card)
+    check_style = "" if bundle.has_learned_check else " style='color:#8a4b00'"
     validation = card.validation or {}
     metrics = []
     for key, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
@@ -84,6 +97,8 @@ def card_html(path: Path, card: ModelCard, active: bool) -> str:
              f"<tr><td style='color:#555;padding-right:10px'>At that threshold</td>"
              f"<td>{html.escape(', '.join(metrics) or 'no validation figures in the card')}"
              "</td></tr>",
+             f"<tr><td style='color:#555;padding-right:10px'>Input check</td>"
+             f"<td{check_style}>{html.escape(input_check_text(bundle))}</td></tr>",
              f"<tr><td style='color:#555;padding-right:10px'>Made with</td>"
              f"<td>Pneumo Desktop {html.escape(card.app_version or '?')}</td></tr>",
              f"<tr><td style='color:#555;padding-right:10px'>Checksum</td>"
@@ -91,8 +106,9 @@ def card_html(path: Path, card: ModelCard, active: bool) -> str:
              f"<tr><td style='color:#555;padding-right:10px'>Folder</td>"
              f"<td>{html.escape(str(path))}</td></tr>",
              "</table>"]
+    check_info = {k: v for k, v in card.input_check.items() if k not in ("sha256", "file")}
     for title, data in (("Validation", validation), ("Calibration", card.calibration),
-                        ("Training", card.training)):
+                        ("Training", card.training), ("Learned input check", check_info)):
         if data:
             parts.append(f"<h4>{title}</h4><table>{_rows(data)}</table>")
     return "".join(parts)

@@ -1,4 +1,8 @@
-"""The PDF batch report (Qt's QPdfWriter): a summary, then one page per flagged study."""
+"""The PDF batch report (Qt's QPdfWriter): a summary, then one page per flagged study.
+
+Studies the input check refused are listed as not scored with the reason; a study scored
+anyway (in the viewer) carries the mark "outside intended use" in the table and on its page.
+"""
 
 from __future__ import annotations
 
@@ -42,6 +46,8 @@ if TYPE_CHECKING:
 
 RESOLUTION = 150  # dots per inch of the PDF's drawing units
 IMAGE_MAX_SIDE = 1100  # pixels of each embedded image
+OUTSIDE_COLOR = QColor(160, 70, 0)  # studies scored anyway, outside intended use
+OUTSIDE_MARK = "outside intended use"
 
 
 @dataclass
@@ -62,6 +68,20 @@ class ReportData:
         hits = [i for i in self.items
                 if i.prediction is not None and i.prediction.probability >= self.threshold]
         return sorted(hits, key=lambda i: -i.prediction.probability)
+
+    @property
+    def refused(self) -> list[ScoredFile]:
+        """Studies the input check refused (not scored)."""
+        return [i for i in self.items if i.prediction is None and i.refusal is not None]
+
+    @property
+    def unreadable(self) -> list[ScoredFile]:
+        return [i for i in self.items if i.prediction is None and i.refusal is None]
+
+    @property
+    def outside(self) -> list[ScoredFile]:
+        """Studies scored anyway although the input check refused them."""
+        return [i for i in self.items if i.prediction is not None and i.prediction.refusal]
 
 
 class _Page:
@@ -188,16 +208,27 @@ def _summary(page: _Page, data: ReportData, flagged: list[ScoredFile]) -> None:
     for line in lines:
         page.text(line, space_after=0.15)
     page.y += page.line_height(page.body) * 0.5
-    page.text(f"{len(data.items)} files: {len(flagged)} pneumonia suspected, "
-              f"{len(scored) - len(flagged)} not suspected, {failed} could not be scored. "
-              "Each flagged study has its own page with the heat map.", page.bold)
+    refused = len(data.refused)
+    counts = (f"{len(data.items)} files: {len(flagged)} pneumonia suspected, "
+              f"{len(scored) - len(flagged)} not suspected, ")
+    if refused:
+        counts += (f"{refused} not scored by the input check (not a frontal chest X-ray of a "
+                   f"child), {failed - refused} could not be read. ")
+    else:
+        counts += f"{failed} could not be scored. "
+    page.text(counts + "Each flagged study has its own page with the heat map.", page.bold)
+    if data.outside:
+        page.text(f"{len(data.outside)} of the scored studies were scored anyway although the "
+                  "input check refused them: their results are outside what the model was made "
+                  "for (marked ⚠).", page.bold, OUTSIDE_COLOR)
     page.y += page.line_height(page.body) * 0.3
     _table(page, data)
+    _reasons(page, data)
 
 
 def _table(page: _Page, data: ReportData) -> None:
     width = page.area.width()
-    columns = (("#", 0.05), ("File", 0.45), ("Probability", 0.13), ("Decision", 0.37))
+    columns = (("#", 0.05), ("File", 0.39), ("Probability", 0.12), ("Decision", 0.44))
     row_h = page.line_height(page.body) * 1.35
 
     def header() -> None:
@@ -217,8 +248,13 @@ def _table(page: _Page, data: ReportData) -> None:
             header()
         pred = item.prediction
         if pred is None:
-            cells = (str(number), item.path.name, "—", item.error or "not scored")
+            why = "input check, see below" if item.refusal is not None else "unreadable"
+            cells = (str(number), item.path.name, "—", f"Not scored ({why})")
             color = QColor(110, 110, 110)
+        elif pred.refusal is not None:
+            cells = (str(number), item.path.name, percent(pred.probability),
+                     f"⚠ {decision_text(pred.probability, data.threshold)} ({OUTSIDE_MARK})")
+            color = OUTSIDE_COLOR
         else:
             cells = (str(number), item.path.name, percent(pred.probability),
                      decision_text(pred.probability, data.threshold))
@@ -238,12 +274,37 @@ def _table(page: _Page, data: ReportData) -> None:
         page.y += row_h
 
 
+def _reasons(page: _Page, data: ReportData) -> None:
+    """Below the table, in full: why each study was not scored, and which were scored anyway."""
+    numbers = {id(item): n for n, item in enumerate(data.items, start=1)}
+    sections = (
+        ("Not scored: not a frontal chest X-ray of a child (input check)", data.refused,
+         lambda i: i.refusal.reason, QColor(0, 0, 0)),
+        ("Not scored: unreadable files", data.unreadable,
+         lambda i: (i.error or "not scored").removeprefix(f"{i.path.name}: "), QColor(0, 0, 0)),
+        (f"Scored anyway, {OUTSIDE_MARK}", data.outside,
+         lambda i: i.prediction.outside_use_note, OUTSIDE_COLOR),
+    )
+    for title, items, reason, color in sections:
+        if not items:
+            continue
+        page.y += page.line_height(page.body) * 0.6
+        page.text(title, page.bold, color, space_after=0.2)
+        for item in items:
+            page.text(f"#{numbers[id(item)]} {item.path.name} — {reason(item)}",
+                      space_after=0.1)
+
+
 def _study_page(page: _Page, data: ReportData, item: ScoredFile,
                 predictor: Predictor | None) -> None:
     pred = item.prediction
     page.text(item.path.name, page.heading, space_after=0.1)
     page.text(str(item.path), page.small, QColor(90, 90, 90))
     page.banner()
+    if pred.refusal is not None:
+        page.text(f"⚠ Scored anyway, {OUTSIDE_MARK}: the input check refused this study "
+                  f"({pred.refusal.reason}). The score and heat map may be meaningless.",
+                  page.bold, OUTSIDE_COLOR)
     page.text(f"Probability of pneumonia: {percent(pred.probability)} — "
               f"{decision_text(pred.probability, data.threshold)}", page.heading,
               PNEUMONIA_COLOR)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QSlider,
     QVBoxLayout,
@@ -25,6 +26,7 @@ from pneumo_desktop.gui.imaging import legend_qimage
 if TYPE_CHECKING:
     from pneumo_desktop.core.bundle import ModelCard
     from pneumo_desktop.core.inference import Prediction
+    from pneumo_desktop.core.input_check import Refusal
 
 PNEUMONIA_COLOR = QColor(183, 28, 28)
 NORMAL_COLOR = QColor(27, 94, 32)
@@ -32,6 +34,15 @@ ERROR_COLOR = QColor(120, 120, 120)
 WARNING_STYLE = ("background:#fff3cd; color:#664d03; border:1px solid #e0c060;"
                  "border-radius:4px; padding:4px;")
 BANNER_TEXT = "Decision support only — not a diagnosis"
+#: A study the input check refused (no score shown) and one scored anyway (outside intended use).
+REFUSED_STYLE = ("background:#f8d7da; color:#842029; border:1px solid #e4a1a8;"
+                 "border-radius:4px; padding:6px; font-weight:bold;")
+OUTSIDE_STYLE = ("background:#ffd8a8; color:#6b3000; border:2px solid #f08c00;"
+                 "border-radius:4px; padding:6px; font-weight:bold;")
+REFUSED_EXPLANATION = (
+    "The input check found that this image is not what the model was made for (a frontal "
+    "chest X-ray of a child), so no score or heat map is shown. Only if you are sure it is "
+    "one, “Score anyway” shows them, marked as outside what the model was made for.")
 #: DICOM tags shown for a study, in order, with their labels.
 SHOWN_TAGS = (("Modality", "Modality"), ("BodyPartExamined", "Body part"),
               ("ViewPosition", "View"), ("StudyDate", "Study date"),
@@ -56,6 +67,17 @@ def percent(value: float) -> str:
 
 def decision_text(probability: float, threshold: float) -> str:
     return "Pneumonia suspected" if probability >= threshold else "No pneumonia suspected"
+
+
+def refused_text(refusal: Refusal) -> str:
+    """The banner of a refused study: 'Not scored — <reason>'."""
+    return f"Not scored — {refusal.reason}"
+
+
+def outside_use_text(prediction: Prediction) -> str:
+    """The mark a study scored anyway carries ('' for one that passed the input check)."""
+    note = prediction.outside_use_note
+    return f"⚠ Scored anyway — {note}" if note else ""
 
 
 def dicom_date(value: str) -> str:
@@ -161,6 +183,7 @@ class ResultPanel(QWidget):
     """Study details, probability, decision at the threshold, explanation and heat-map controls."""
 
     opacityChanged = Signal(float)
+    scoreAnywayRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -192,6 +215,22 @@ class ResultPanel(QWidget):
 
         result = QGroupBox("Result")
         result_layout = QVBoxLayout(result)
+        self.refusal_banner = self._label("refusalBanner", "")
+        self.refusal_banner.setStyleSheet(REFUSED_STYLE)
+        self.refusal_banner.setToolTip("The input check refused this study: it is not a "
+                                       "frontal chest radiograph of a child")
+        self.outside_banner = self._label("outsideUseBanner", "")
+        self.outside_banner.setStyleSheet(OUTSIDE_STYLE)
+        self.outside_banner.setToolTip("You chose “Score anyway” for a study the input check "
+                                       "refused: the score may be meaningless")
+        self.score_anyway_button = QPushButton("Score anyway")
+        self.score_anyway_button.setObjectName("scoreAnywayButton")
+        self.score_anyway_button.setToolTip(
+            "Show the withheld score and heat map, marked as outside what the model was made "
+            "for (also in the batch table and its exports)")
+        self.score_anyway_button.clicked.connect(self.scoreAnywayRequested)
+        for widget in (self.refusal_banner, self.score_anyway_button, self.outside_banner):
+            result_layout.addWidget(widget)
         self.probability_caption = self._label("probabilityCaption", "Probability of pneumonia")
         self.probability_caption.setStyleSheet("color:#555;")
         self.probability_label = QLabel("—")
@@ -352,7 +391,16 @@ class ResultPanel(QWidget):
         self._prediction = None
         self._set_result("Not scored", "", "", message, error=True)
 
+    def show_refused(self, refusal: Refusal) -> None:
+        """A study the input check refused: its reason and “Score anyway”, no score."""
+        self._prediction = None
+        self._set_result("Not scored", "", "", REFUSED_EXPLANATION, error=True)
+        self.refusal_banner.setText(refused_text(refusal))
+        self.refusal_banner.show()
+        self.score_anyway_button.show()
+
     def show_prediction(self, prediction: Prediction) -> None:
+        """Show a score; one with a refusal (scored anyway) is marked outside intended use."""
         self._prediction = prediction
         self._show()
 
@@ -365,9 +413,15 @@ class ResultPanel(QWidget):
                          decision_text(probability, threshold),
                          operating_point_text(self._card, threshold),
                          explanation_text(probability, threshold), probability=probability)
+        outside = outside_use_text(prediction)
+        self.outside_banner.setText(outside)
+        self.outside_banner.setVisible(bool(outside))
 
     def _set_result(self, headline: str, decision: str, operating: str, explanation: str,
                     probability: float | None = None, error: bool = False) -> None:
+        self.refusal_banner.hide()
+        self.outside_banner.hide()
+        self.score_anyway_button.hide()
         self.probability_label.setText(headline)
         self.probability_caption.setVisible(probability is not None)
         self.score_bar.set_values(probability, self._threshold)

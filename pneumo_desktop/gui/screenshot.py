@@ -23,6 +23,16 @@ def _wait(signal, timeout_s: float) -> bool:
     return bool(fired)
 
 
+def _wait_any(signals, timeout_s: float) -> bool:
+    """Wait for the first of several signals (a study is scored, or refused by the check)."""
+    loop, fired = QEventLoop(), []
+    for signal in signals:
+        signal.connect(lambda *args: (fired.append(args), loop.quit()))
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    return bool(fired)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True, help="the study to show")
@@ -49,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             window.score_folder(args.batch)
             _wait(window.batchFinished, 300)
         window.open_image(args.image)
-        if not _wait(window.imageScored, 120):
-            print("error: the image was not scored", file=sys.stderr)
+        if not _wait_any((window.imageScored, window.imageRefused), 120):
+            print("error: the image was neither scored nor refused", file=sys.stderr)
             return 1
         window.set_heatmap_visible(True)
         for _ in range(5):

@@ -94,7 +94,8 @@ class _CheckCallbacks(TrainingCallbacks):
 
 class FolderChecker(CancellableWorker):
     """Scans a folder, splits it by patient as training will, and decodes every image once
-    to list the unreadable ones with their reasons."""
+    to list the skipped ones with their reasons: unreadable files and those the input check
+    refuses (reasons starting "not scored: ", see `core.datasets.build_cache`)."""
 
     progress = Signal(int, int, int)  # request, done, total
     checked = Signal(int, object)  # request, FolderCheck

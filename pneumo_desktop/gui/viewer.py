@@ -13,7 +13,14 @@ from PySide6.QtGui import (
     QTransform,
     QWheelEvent,
 )
-from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QWidget,
+)
 
 from pneumo_desktop.gui.imaging import apply_lut, display_lut, gray_to_qimage, rgba_to_qimage
 
@@ -28,7 +35,8 @@ class XRayViewer(QGraphicsView):
     The heat-map item covers exactly the image's scene rectangle (stretched from its own
     resolution), is stacked above it, and is transformed with it, so the two stay aligned at
     every zoom. Left-drag pans, the wheel zooms around the cursor, right-drag sets
-    window (horizontal) and level (vertical).
+    window (horizontal) and level (vertical). A banner (`set_banner`) stays across the top of
+    the view, whatever the zoom.
     """
 
     zoomChanged = Signal(float)  # screen pixels per image pixel
@@ -66,6 +74,13 @@ class XRayViewer(QGraphicsView):
         self._heat_wanted = True
         self._wl_anchor: tuple[QPointF, float, float] | None = None
 
+        self.banner = QLabel(self)  # a child of the view, not of the scrolled viewport
+        self.banner.setObjectName("viewerBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.banner.hide()
+
     # -- image and heat map --------------------------------------------------------------
     @property
     def has_image(self) -> bool:
@@ -86,7 +101,26 @@ class XRayViewer(QGraphicsView):
         self._pixels = None
         self._image_item.setPixmap(QPixmap())
         self.set_heatmap(None)
+        self.set_banner("")
         self.viewport().update()
+
+    def set_banner(self, text: str, style: str = "") -> None:
+        """Show `text` across the top of the view with a style sheet ('' removes it)."""
+        self.banner.setText(text)
+        self.banner.setStyleSheet(style)
+        self.banner.setVisible(bool(text))
+        self._place_banner()
+
+    @property
+    def banner_text(self) -> str:
+        return self.banner.text() if not self.banner.isHidden() else ""
+
+    def _place_banner(self) -> None:
+        area = self.viewport().geometry()
+        width = max(area.width() - 16, 50)
+        self.banner.setGeometry(area.left() + 8, area.top() + 8, width,
+                                self.banner.heightForWidth(width))
+        self.banner.raise_()
 
     def set_heatmap(self, rgba: np.ndarray | None) -> None:
         """Put an RGBA heat-map layer (any resolution) exactly over the image, or remove it."""
@@ -243,6 +277,7 @@ class XRayViewer(QGraphicsView):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
+        self._place_banner()
         if self._fit and self._pixels is not None:
             self.fitInView(self._image_item, Qt.AspectRatioMode.KeepAspectRatio)
             self.zoomChanged.emit(self.zoom)

@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 from pneumo_desktop.core import metrics
 from pneumo_desktop.core.architectures import ARCHITECTURES
 from pneumo_desktop.core.bundle import CLASS_NAMES
+from pneumo_desktop.core.input_check import PREFIX as REFUSED_PREFIX
 from pneumo_desktop.core.training import BatchProgress, EpochProgress, TrainConfig
 from pneumo_desktop.gui.plots import TRAIN_COLOR, VAL_COLOR, RocPlot, TrainingPlots, titled
 from pneumo_desktop.gui.training_worker import (
@@ -147,6 +148,18 @@ def _n(value: int) -> str:
     return f"{value:,}".replace(",", " ")
 
 
+def skipped_file_text(path: str | Path, reason: str) -> tuple[str, bool]:
+    """'name — reason' for a file the training data check skipped, and whether the input
+    check refused it (not a frontal chest radiograph of a child) rather than it being
+    unreadable."""
+    name = Path(path).name
+    reason = reason.removeprefix(f"{name}: ")
+    refused = REFUSED_PREFIX in reason
+    if refused:
+        reason = "not a frontal chest X-ray: " + reason.split(REFUSED_PREFIX, 1)[1]
+    return f"{name} — {reason}", refused
+
+
 # -- 1. data -----------------------------------------------------------------------------------
 class DataPage(QWizardPage):
     """Pick or drop the training folder; see what it holds and how it will be split."""
@@ -228,7 +241,10 @@ class DataPage(QWizardPage):
         left.addWidget(split_box)
         left.addStretch(1)
         details.addLayout(left, 3)
-        bad_box = QGroupBox("Files that cannot be read (skipped)")
+        bad_box = QGroupBox("Skipped files (never learned from)")
+        bad_box.setToolTip("Files that cannot be read, and files the input check refuses: "
+                           "not frontal chest X-rays of children (other modality or body "
+                           "part, lateral view, adult, too small, blank…)")
         bad_layout = QVBoxLayout(bad_box)
         self.unreadable_list = QListWidget()
         self.unreadable_list.setObjectName("unreadableList")
@@ -330,12 +346,16 @@ class DataPage(QWizardPage):
             note += " The folder's own test/ images are the test split; the rest is re-split."
         self.split_note.setText(note)
         self.unreadable_list.clear()
+        refused = 0
         for path, reason in data.unreadable:
-            item = QListWidgetItem(f"{Path(path).name} — {reason}")
-            item.setToolTip(str(path))
+            text, was_refused = skipped_file_text(path, reason)
+            refused += was_refused
+            item = QListWidgetItem(text)
+            item.setToolTip(f"{path}\n{text}")
             self.unreadable_list.addItem(item)
         if not data.unreadable:
-            self.unreadable_list.addItem("None: every image can be read.")
+            self.unreadable_list.addItem("None: every image can be read and looks like a "
+                                         "frontal chest X-ray.")
         total = sum(scan.class_counts().values())
         used = sum(len(c.labels) for c in data.caches.values())
         n_pos = sum(int(c.labels.sum()) for c in data.caches.values())
@@ -344,8 +364,12 @@ class DataPage(QWizardPage):
         if check.config.limit and check.config.limit < total:
             text += f" (a random {_n(check.config.limit)} of the {_n(total)} in the folder)"
         text += "."
-        if data.unreadable:
-            text += f" {len(data.unreadable)} file(s) cannot be read and will be skipped."
+        unreadable = len(data.unreadable) - refused
+        if unreadable:
+            text += f" {unreadable} file(s) cannot be read and will be skipped."
+        if refused:
+            text += (f" {refused} file(s) are not frontal chest X-rays of children (input "
+                     "check) and will be skipped: they are never learned from.")
         ratio = max(n_pos, used - n_pos) / max(min(n_pos, used - n_pos), 1)
         if ratio >= 1.5:
             text += (f" One class is {ratio:.1f}× as frequent as the other; class weighting "

@@ -25,13 +25,24 @@ if TYPE_CHECKING:  # imported lazily at run time: core.inference pulls in the mo
 
 @dataclass
 class ImageResult:
-    """One study opened in the viewer: the full-resolution image and, once scored, its result."""
+    """One study opened in the viewer: the full-resolution image and, once scored, its result.
+
+    A prediction with a `refusal` (the input check objected) is withheld from the screen until
+    the user chooses "Score anyway" (`forced`); its score and heat map are computed either way.
+    """
 
     request: int
     path: Path
     image: XRayImage
     prediction: Prediction | None = None
     heat: np.ndarray | None = None  # RGBA heat-map layer (see imaging.heat_layer)
+    forced: bool = False  # the user chose "Score anyway" for a refused study
+
+    @property
+    def withheld(self) -> bool:
+        """Scored, refused by the input check, and not (yet) shown anyway."""
+        return (self.prediction is not None and self.prediction.refusal is not None
+                and not self.forced)
 
 
 class Worker(QObject):
@@ -116,12 +127,14 @@ class ModelLoader(Worker):
 
 
 def score_image(predictor: Predictor, path: Path, image: XRayImage) -> Prediction:
-    """Score a study exactly as batch scoring does, so the viewer and the table agree."""
+    """Score a study exactly as batch scoring does, so the viewer and the table agree (the
+    input check's verdict included, in `Prediction.refusal`)."""
     return predictor.score_path(path, image=image)[1]
 
 
 class ImageScorer(Worker):
-    """Decodes a study at full resolution and, given a model, scores it with a heat map."""
+    """Decodes a study at full resolution and, given a model, scores it with a heat map (also
+    when the input check refuses it: the GUI decides what to show)."""
 
     scored = Signal(object)  # ImageResult
     failed = Signal(int, str, str)  # request, path, message
