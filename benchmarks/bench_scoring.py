@@ -177,8 +177,8 @@ def main() -> None:
     fast_seconds = time.perf_counter() - started
     assert summary.scored + summary.refused == n, summary
     # the input check's cost: the same Predictor without it (no tag, pixel or learned check)
-    unchecked = Predictor(bundle, batch_size=args.batch_size, input_check=False)
-    unchecked.learned_check = None
+    unchecked = Predictor(bundle, batch_size=args.batch_size, input_check=False,
+                          learned_check=False)
     unchecked.precheck = lambda image, model_input: None
     with_check, without_check = [], []
     for _ in range(3):

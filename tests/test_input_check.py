@@ -391,3 +391,22 @@ def test_shipped_model_refuses_a_photograph_in_grey(shipped, tmp_path):
     cv2.imwrite(str(tmp_path / "portrait.png"), picture)
     _, prediction = shipped.score_path(tmp_path / "portrait.png")
     assert prediction.refusal is not None and prediction.refusal.code == "atypical"
+
+
+def test_in_graph_check_agrees_with_numpy(shipped):
+    from conftest import shared_data
+
+    from pneumo_desktop.core.preprocessing import prepare
+
+    paths = sorted(shared_data("chest_xray_native", "train").rglob("*.jpeg"))[:16]
+    films = np.stack([prepare(load_xray(p, min_side=224).pixels, 224) for p in paths])
+    inputs = np.concatenate([films, np.rot90(films, 2, axes=(1, 2))])
+    _, _, pooled, in_graph = shipped._run(inputs)
+    check = shipped.learned_check
+    assert shipped._check_in_graph
+    np.testing.assert_allclose(
+        [float(v.reason.split("typicality ")[1].split(" x")[0]) for v in in_graph
+         if v and v.code == "atypical"],
+        [float(v.reason.split("typicality ")[1].split(" x")[0]) for v in check.assess(pooled)
+         if v and v.code == "atypical"], atol=0.011)
+    assert [v and v.code for v in in_graph] == [v and v.code for v in check.assess(pooled)]

@@ -15,7 +15,7 @@ from pneumo_desktop.core.bundle import CLASS_NAMES, ModelBundle
 from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.heatmaps import class_activation_maps, resize_map
 from pneumo_desktop.core.image_io import XRayImage, load_xray
-from pneumo_desktop.core.input_check import Refusal, check_pixels, check_tags
+from pneumo_desktop.core.input_check import Refusal, check_pixels, check_tags, softmax
 from pneumo_desktop.core.metrics import sigmoid
 from pneumo_desktop.core.preprocessing import prepare
 
@@ -63,13 +63,14 @@ class Predictor:
 
     def __init__(self, bundle: ModelBundle, *, batch_size: int = 16,
                  threshold: float | None = None, decode_workers: int | None = None,
-                 input_check: bool = True):
+                 input_check: bool = True, learned_check: bool = True):
         from pneumo_desktop.core.backend import keras_module
 
         keras = keras_module()
         self.bundle = bundle
         self.input_check = input_check  # False: score everything, marking what it would refuse
-        self.learned_check = bundle.learned_check()
+        # the bundle's learned check (None: it has none, or `learned_check=False` for benchmarks)
+        self.learned_check = bundle.learned_check() if learned_check else None
         if not isinstance(batch_size, int) or batch_size < 1:
             raise PneumoError(f"Batch size {batch_size!r} must be a whole number of at least 1")
         self.batch_size = batch_size
@@ -92,10 +93,29 @@ class Predictor:
                               f"{len(self._cam_weights)})")
         probe = keras.Model(model.inputs, [features, logit.output])
         shape = (batch_size, self.size, self.size, 1)
+        self._check_in_graph = False
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            forward = tf.function(lambda x: probe(x, training=False), jit_compile=False,
+            check = self.learned_check
+            self._check_in_graph = check is not None
+
+            def run(x):
+                features, logit = probe(x, training=False)
+                if check is None:
+                    return features, logit
+                # the learned check's matrix products run in TensorFlow's thread pool, not in
+                # NumPy's BLAS, whose spinning threads slowed scoring by 15 % on 2 cores
+                pooled = tf.reduce_mean(features, axis=(1, 2))
+                whitened = tf.matmul(pooled - check.mean.astype(np.float32),
+                                     check.whitening.astype(np.float32))
+                views = tf.matmul((pooled - check.view_mean.astype(np.float32))
+                                  / check.view_scale.astype(np.float32),
+                                  check.view_weights.astype(np.float32)) \
+                    + check.view_bias.astype(np.float32)
+                return features, logit, tf.reduce_sum(tf.square(whitened), axis=1), views
+
+            forward = tf.function(run, jit_compile=False,
                                   input_signature=[tf.TensorSpec(shape, tf.float32)])
             self._forward = lambda x: [t.numpy() for t in forward(x)]
         else:
@@ -111,19 +131,32 @@ class Predictor:
     def predict_with_features(self, inputs: np.ndarray
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probabilities (N,), CAMs (N, h, w) and pooled features (N, C), one forward pass."""
-        probs, cams, pooled = [], [], []
+        probs, cams, pooled, _ = self._run(inputs)
+        return probs, cams, pooled
+
+    def _run(self, inputs: np.ndarray):
+        """Probabilities, CAMs, pooled features and the learned check's verdicts."""
+        probs, cams, pooled, verdicts = [], [], [], []
         for start in range(0, len(inputs), self.batch_size):
             chunk = inputs[start:start + self.batch_size]
             batch = np.zeros((self.batch_size, self.size, self.size, 1), np.float32)
             batch[:len(chunk)] = chunk
-            features, logits = self._forward(batch)
+            outputs = self._forward(batch)
+            features, logits = outputs[0], outputs[1]
             n = len(chunk)
             probs.append(sigmoid(logits[:n, 0]))
             cams.append(class_activation_maps(features[:n], self._cam_weights))
             pooled.append(features[:n].mean(axis=(1, 2)))
+            if self._check_in_graph:
+                check = self.learned_check
+                ratio = np.sqrt(np.maximum(outputs[2][:n], 0.0)) / check.cutoff
+                verdicts.extend(check.verdicts(ratio, softmax(outputs[3][:n])))
+            else:
+                verdicts.extend(self.learned_verdicts(pooled[-1]))
         if not probs:
-            return np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32)
-        return np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled)
+            return (np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32),
+                    [])
+        return np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts
 
     def learned_verdicts(self, pooled: np.ndarray) -> list[Refusal | None]:
         """The learned check on pooled features; all None when the bundle has none."""
@@ -150,8 +183,7 @@ class Predictor:
     def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
                      shapes: list[tuple[int, int] | None]) -> list[Prediction]:
         """Score prepared inputs; each Prediction carries its input-check verdict."""
-        probs, cams, pooled = self.predict_with_features(np.stack(inputs))
-        learned = self.learned_verdicts(pooled)
+        probs, cams, _, learned = self._run(np.stack(inputs))
         return [Prediction(float(p), self.threshold,
                            resize_map(cam, shape) if shape else None, first or second)
                 for p, cam, first, second, shape in zip(probs, cams, pre, learned, shapes,

@@ -48,6 +48,7 @@ NOISE_CORRELATION = 0.5  # neighbouring-pixel correlation below this: no structu
 VIEW_CLASSES = ("upright", "rotated 90° anticlockwise", "rotated 180° (upside down)",
                 "rotated 90° clockwise", "inverted grey scale", "a corner of the film")
 PARTIAL_CONFIDENCE = 0.9  # "a corner" only when the head is this sure (real films vary)
+VIEW_RATIO_LIMIT = 1.5  # up to this typicality a sure view head names what is wrong
 TYPICALITY_MARGIN = 1.2  # the cut-off is 1.2 x the distance that 1 % of validation films exceed
 
 
@@ -170,6 +171,7 @@ class LearnedCheck:
     view_weights: np.ndarray  # (d, len(VIEW_CLASSES))
     view_bias: np.ndarray  # (len(VIEW_CLASSES),)
     info: dict[str, Any] = field(default_factory=dict)
+    _whitening: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def dim(self) -> int:
@@ -178,12 +180,20 @@ class LearnedCheck:
     def typicality(self, features: np.ndarray) -> np.ndarray:
         """Distance / cut-off per row: above 1 is atypical."""
         centred = np.asarray(features, np.float64) - self.mean
-        d2 = np.einsum("ij,jk,ik->i", centred, self.precision, centred)
+        d2 = ((centred @ self.precision) * centred).sum(axis=1)
         return np.sqrt(np.maximum(d2, 0.0)) / self.cutoff
 
     def view_probabilities(self, features: np.ndarray) -> np.ndarray:
         z = (np.asarray(features, np.float64) - self.view_mean) / self.view_scale
-        return _softmax(z @ self.view_weights + self.view_bias)
+        return softmax(z @ self.view_weights + self.view_bias)
+
+    @property
+    def whitening(self) -> np.ndarray:
+        """W with W W^T = precision: the squared distance is |(x - mean) W|^2."""
+        if self._whitening is None:
+            values, vectors = np.linalg.eigh(self.precision)
+            self._whitening = vectors * np.sqrt(np.maximum(values, 0.0))
+        return self._whitening
 
     def assess(self, features: np.ndarray) -> list[Refusal | None]:
         """One verdict per row of pooled features (N, d)."""
@@ -191,8 +201,12 @@ class LearnedCheck:
         if features.shape[1] != self.dim:
             raise ValueError(f"learned input check expects {self.dim} features, got "
                              f"{features.shape[1]}")
-        ratio, views = self.typicality(features), self.view_probabilities(features)
-        return [_verdict(r, v) for r, v in zip(ratio, views, strict=True)]
+        return self.verdicts(self.typicality(features), self.view_probabilities(features))
+
+    @staticmethod
+    def verdicts(ratio: np.ndarray, views: np.ndarray) -> list[Refusal | None]:
+        """Verdicts from typicality ratios (N,) and view probabilities (N, classes)."""
+        return [_verdict(float(r), v) for r, v in zip(ratio, views, strict=True)]
 
     # -- storage ---------------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -223,7 +237,10 @@ def _verdict(ratio: float, views: np.ndarray) -> Refusal | None:
         return None
     view = int(np.argmax(views[1:5])) + 1 if turned else 5
     what = VIEW_CLASSES[view]
-    if ratio <= 1.0:  # a chest film, but not the right way up, round or whole
+    # a chest film, but not the right way up, round or whole: typical, or only a little
+    # atypical while the view head is sure of what it sees
+    if ratio <= 1.0 or ((turned or partial) and views[view] >= 0.9
+                        and ratio <= VIEW_RATIO_LIMIT):
         if view == 4:
             return Refusal("inverted", "the grey scale looks inverted (bones dark): check the "
                                        "export settings (MONOCHROME1/2)")
@@ -237,7 +254,7 @@ def _verdict(ratio: float, views: np.ndarray) -> Refusal | None:
                                f"{ratio:.2f} x the limit){hint}")
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
+def softmax(logits: np.ndarray) -> np.ndarray:
     logits = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(logits)
     return e / e.sum(axis=-1, keepdims=True)
@@ -299,7 +316,7 @@ def fit_view_head(x: np.ndarray, y: np.ndarray, classes: int, l2: float = 1e-3,
     lr, momentum = 0.5, 0.9
     for _ in range(steps):
         gw_at, gb_at = w + momentum * vw, b + momentum * vb
-        grad = (_softmax(z @ gw_at + gb_at) - onehot) / len(z)
+        grad = (softmax(z @ gw_at + gb_at) - onehot) / len(z)
         vw = momentum * vw - lr * (z.T @ grad + l2 * gw_at)
         vb = momentum * vb - lr * grad.sum(axis=0)
         w, b = w + vw, b + vb
@@ -324,7 +341,7 @@ def fit_learned_check(features: Callable[[np.ndarray], np.ndarray], train: np.nd
     precision = np.linalg.pinv(cov, hermitian=True)
     val_features = features(val).astype(np.float64)
     centred = val_features - mean
-    distances = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", centred, precision, centred), 0))
+    distances = np.sqrt(np.maximum(((centred @ precision) * centred).sum(axis=1), 0))
     q99 = float(np.quantile(distances, 0.99))
     cutoff = TYPICALITY_MARGIN * q99
 
