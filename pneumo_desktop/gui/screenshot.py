@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model bundle (default: the shipped model)")
     parser.add_argument("--batch", help="also score this folder, so the batch table shows")
     parser.add_argument("--size", default="1366x768", help="window size, WIDTHxHEIGHT")
+    parser.add_argument("--score-anyway", action="store_true",
+                        help="for a study the input check refuses, press 'Score anyway'")
     args = parser.parse_args(argv)
 
     from pneumo_desktop.gui.app import make_application
@@ -62,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if not _wait_any((window.imageScored, window.imageRefused), 120):
             print("error: the image was neither scored nor refused", file=sys.stderr)
             return 1
+        if args.score_anyway:
+            window.score_anyway()
         window.set_heatmap_visible(True)
         for _ in range(5):
             app.processEvents()
