@@ -9,6 +9,7 @@ PNEUMO_PACKAGING_PREBUILT=dist checks the artifacts already in dist/ instead of 
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import os
 import re
@@ -117,7 +118,8 @@ def test_self_test_in_a_bare_environment_without_network(built, tmp_path):
     assert f"Pneumo Desktop {VERSION} self-test" in result.stdout
     assert "checksum ok" in result.stdout
     assert "FAIL" not in result.stdout
-    assert result.stdout.count("\nok ") == 3
+    assert result.stdout.count("\nok ") == 4
+    assert "learned input check: present" in result.stdout
 
 
 def test_every_module_imports_and_dicom_codecs_are_found_frozen(built, tmp_path):
@@ -137,19 +139,24 @@ def test_frozen_app_decodes_compressed_dicom(built, tmp_path):
     out = tmp_path / "scores.csv"
     result = _run([str(built["exe"]), "score", str(folder), "--out", str(out)],
                   _bare_env(tmp_path))
-    assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
-    lines = out.read_text("utf-8").splitlines()
-    assert lines[0] == "path,probability,prediction,threshold,model,error"
-    rows = [line for line in lines[1:] if line]
+    # 3: most of these real DICOMs are adults, refused by the input check (not read errors)
+    assert result.returncode in (0, 3), f"{result.stdout}\n{result.stderr[-4000:]}"
+    with open(out, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["path", "probability", "prediction", "threshold", "model", "error",
+                             "input_check"]
     assert len(rows) == len(list(folder.glob("*.dcm")))
-    assert all(row.endswith(",") for row in rows), "\n".join(rows)  # empty error column
-    assert any("j2k" in row for row in rows) and any("jpegls" in row for row in rows)
+    for row in rows:  # decoded: scored, or refused with the reason
+        assert row["probability"] or row["error"].startswith("not scored: "), row
+    assert any("j2k" in row["path"] for row in rows)
+    assert any("jpegls" in row["path"] for row in rows)
 
 
 def test_bundle_leaves_out_unused_and_network_parts(built):
     internal = built["bundle"] / "_internal"
     assert (internal / "models" / "default" / "model.keras").is_file()
     assert (internal / "models" / "default" / "model.json").is_file()
+    assert (internal / "models" / "default" / "input_check.npz").is_file()
     assert (internal / "resources" / "icon.png").is_file()
     for dist in ("pylibjpeg", "pylibjpeg_libjpeg", "pylibjpeg_openjpeg", "keras"):
         assert list(internal.glob(f"{dist}-*.dist-info/METADATA")), f"{dist} metadata missing"
