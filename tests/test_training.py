@@ -199,3 +199,31 @@ def test_cross_validation_of_fine_tuning_uses_the_bundle_size(synthetic_data, tm
                          init_from=str(base.path))
     cv = cross_validate(synthetic_data, config)
     assert len(cv["auc"]) == 2 and all(0.0 <= a <= 1.0 for a in cv["auc"])
+
+
+def test_fine_tuning_skips_films_the_parent_check_refuses(synthetic_data, tmp_path):
+    """A grey photograph in a class folder passes the tag and pixel checks; the parent's
+    learned check keeps it out of fine-tuning, and the card records no path."""
+    import shutil
+
+    import matplotlib.cbook
+
+    base = save_result(train(synthetic_data, TrainConfig(**FAST), name="base"), tmp_path / "base")
+    assert base.has_learned_check
+    data = tmp_path / "site"
+    shutil.copytree(synthetic_data, data)
+    portrait = cv2.imread(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False),
+                          cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(data / "NORMAL" / "portrait.png"), portrait)
+    messages = []
+
+    class Log(TrainingCallbacks):
+        def on_message(self, text):
+            messages.append(text)
+
+    result = train(data, TrainConfig(**FAST, init_from=str(base.path)), Log())
+    assert any("portrait.png" in m and "not scored: " in m for m in messages), messages
+    counts = result.card.training["counts"]
+    assert sum(c["images"] for c in counts.values()) == 128  # the 128 synthetic films only
+    card = json.dumps(result.card.to_json())
+    assert str(tmp_path) not in card and "portrait" not in card

@@ -412,6 +412,26 @@ def pooled_features(model, images: np.ndarray, batch_size: int = 64) -> np.ndarr
                          verbose=0).astype(np.float64)
 
 
+def screen_with_learned_check(data: PreparedData, model, check,
+                              callbacks: TrainingCallbacks) -> None:
+    """Drop the films that the parent model's learned check refuses (another modality, a
+    rotated film, a photo...) from every split, before fine-tuning: never learned from."""
+    for name, cache in list(data.caches.items()):
+        if not len(cache.samples):
+            continue
+        verdicts = check.assess(pooled_features(model, cache.images))
+        keep = [i for i, v in enumerate(verdicts) if v is None]
+        for i, verdict in enumerate(verdicts):
+            if verdict is not None:
+                path = cache.samples[i].path
+                data.unreadable.append((path, f"{path.name}: {verdict.message}"))
+                callbacks.on_message(f"skipped not a frontal chest film: {path.name}: "
+                                     f"{verdict.message}")
+        if len(keep) < len(cache.samples):
+            data.caches[name] = _subset(cache, keep)
+            data.splits[name] = [cache.samples[i] for i in keep]
+
+
 def fit_input_check(model, data: PreparedData, seed: int, callbacks: TrainingCallbacks):
     """The learned input check for `model`, fitted on the training split's films and cut on
     the validation split's (see `core.input_check.fit_learned_check`)."""
@@ -487,6 +507,8 @@ def train(data_dir: str | Path, config: TrainConfig,
     if members:
         preprocessing = dict(members[0].card.preprocessing)
     data = data or prepare_data(data_dir, config, callbacks, preprocessing)
+    if parent is not None and parent.has_learned_check:
+        screen_with_learned_check(data, model, parent.learned_check(), callbacks)
     callbacks.on_message(f"training {config.architecture} at {config.image_size} px on "
                          f"{device_description()}")
     adapter = fit(model, data, config, callbacks)
