@@ -52,6 +52,11 @@ def run_app(argv: list[str] | None = None, paths: list[str] | None = None) -> in
     `paths` (from "Open with" or the command line) are handled like a drop: one image opens
     in the viewer, several files or a folder are scored.
     """
+    from pneumo_desktop.gui.system_libraries import install_hint, missing_xcb_packages
+
+    missing = missing_xcb_packages()
+    if missing:  # Qt will likely abort with "could not load the Qt platform plugin xcb"
+        print(install_hint(missing), file=sys.stderr)
     app = make_application(argv)
     from pneumo_desktop.gui.main_window import MainWindow
 
