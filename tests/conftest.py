@@ -37,6 +37,53 @@ def make_bundle(folder: Path, arch: str = "custom_cnn", size: int = 64, threshol
     return write_bundle(folder, model, card)
 
 
+def write_dicom(path: Path, pixels, **tags) -> Path:
+    """A DICOM file written with pydicom (8-bit grey, or RGB for a 3-channel array)."""
+    import io
+
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPClassUID = SecondaryCaptureImageStorage
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.Rows, ds.Columns = pixels.shape[:2]
+    colour = pixels.ndim == 3
+    ds.SamplesPerPixel = 3 if colour else 1
+    ds.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
+    if colour:
+        ds.PlanarConfiguration = 0
+    ds.BitsAllocated = ds.BitsStored = 8
+    ds.HighBit, ds.PixelRepresentation = 7, 0
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    ds.PixelData = np.ascontiguousarray(pixels, np.uint8).tobytes()
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.fixture
+def window(qtbot, tiny_bundle, tmp_path):
+    """The main window with the tiny model loaded and throw-away settings."""
+    from PySide6.QtCore import QSettings
+
+    from pneumo_desktop.gui.main_window import MainWindow
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[tmp_path / "m"])
+    qtbot.addWidget(win)
+    win.resize(1200, 760)
+    win.show()
+    qtbot.waitUntil(lambda: win.is_model_ready, timeout=60000)
+    return win
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
     """Path of a session-wide tiny custom_cnn bundle (64 px)."""

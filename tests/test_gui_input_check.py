@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings
 
 from pneumo_desktop.core.synthetic import synthetic_chest
 from pneumo_desktop.gui import report
@@ -30,30 +29,9 @@ from pneumo_desktop.gui.batch_model import (
 )
 from pneumo_desktop.gui.main_window import MainWindow
 from pneumo_desktop.gui.model_manager import ModelManagerDialog, input_check_text
+from tests.conftest import write_dicom
 
 OUTSIDE = "outside what the model was made for"
-
-
-def write_mr_dicom(path: Path, pixels: np.ndarray) -> Path:
-    """An MR image (MONOCHROME2, 8 bits): a chest-like picture, but not a radiograph."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MRImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, meta.MediaStorageSOPInstanceUID
-    ds.Modality, ds.BodyPartExamined = "MR", "CHEST"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.PixelData = pixels.astype(np.uint8).tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 @pytest.fixture
@@ -62,21 +40,11 @@ def studies(tmp_path) -> Path:
     folder = tmp_path / "studies"
     folder.mkdir()
     cv2.imwrite(str(folder / "chest.png"), synthetic_chest(300, seed=1))
-    write_mr_dicom(folder / "mr.dcm", synthetic_chest(300, seed=2))
+    write_dicom(folder / "mr.dcm", synthetic_chest(300, seed=2), Modality="MR",
+                BodyPartExamined="CHEST")
     cv2.imwrite(str(folder / "blank.png"), np.full((300, 300), 128, np.uint8))
     (folder / "empty.jpg").write_bytes(b"")
     return folder
-
-
-@pytest.fixture
-def window(qtbot, tiny_bundle, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[tmp_path / "m"])
-    qtbot.addWidget(win)
-    win.resize(1200, 760)
-    win.show()
-    qtbot.waitUntil(lambda: win.is_model_ready, timeout=60000)
-    return win
 
 
 def open_refused(qtbot, win: MainWindow, path: Path) -> str:

@@ -11,26 +11,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QLabel
 
 from pneumo_desktop.core.synthetic import synthetic_chest
-from pneumo_desktop.gui.main_window import MainWindow
 from pneumo_desktop.gui.result_panel import BANNER_TEXT
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def window(qtbot, tiny_bundle, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[tmp_path / "m"])
-    qtbot.addWidget(win)
-    win.resize(1200, 760)
-    win.show()
-    qtbot.waitUntil(lambda: win.is_model_ready, timeout=60000)
-    return win
 
 
 def write_dicom(path: Path, pixels: np.ndarray, patient: str = "Doe^Jane") -> Path:

@@ -152,13 +152,14 @@ def test_kaggle_layout_shows_counts_per_split(qtbot, tmp_path, wizard):
 
 
 def test_data_check_skips_what_the_input_check_refuses(qtbot, tmp_path, wizard):
-    from tests.test_gui_input_check import write_mr_dicom
+    from tests.conftest import write_dicom
 
     folder = tmp_path / "mixed"
     _write_images(folder, "NORMAL", 8)
     _write_images(folder, "PNEUMONIA", 8)
     cv2.imwrite(str(folder / "NORMAL" / "IM-9990-0001.png"), np.full((300, 300), 128, np.uint8))
-    write_mr_dicom(folder / "PNEUMONIA" / "person990_bacteria_1.dcm", synthetic_chest(200))
+    write_dicom(folder / "PNEUMONIA" / "person990_bacteria_1.dcm", synthetic_chest(200),
+                Modality="MR")
     (folder / "NORMAL" / "IM-9991-0001.jpeg").write_bytes(b"")
     assert check_folder(qtbot, wizard, folder)
     page = wizard.data_page

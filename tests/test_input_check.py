@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 import cv2
@@ -24,34 +23,7 @@ from pneumo_desktop.core.input_check import (
     view_transform,
 )
 from pneumo_desktop.core.synthetic import synthetic_chest
-
-
-def write_dicom(path: Path, pixels: np.ndarray, **tags) -> Path:
-    """A DICOM file written with pydicom (8-bit grey, or RGB for a 3-channel array)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.Rows, ds.Columns = pixels.shape[:2]
-    colour = pixels.ndim == 3
-    ds.SamplesPerPixel = 3 if colour else 1
-    ds.PhotometricInterpretation = "RGB" if colour else "MONOCHROME2"
-    if colour:
-        ds.PlanarConfiguration = 0
-    ds.BitsAllocated = ds.BitsStored = 8
-    ds.HighBit, ds.PixelRepresentation = 7, 0
-    for key, value in tags.items():
-        setattr(ds, key, value)
-    ds.PixelData = np.ascontiguousarray(pixels, np.uint8).tobytes()
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    path.write_bytes(buffer.getvalue())
-    return path
+from tests.conftest import write_dicom
 
 
 def photo(size: int = 300, seed: int = 0) -> np.ndarray:
