@@ -67,6 +67,16 @@ def test_lateral_views_are_refused(view):
     assert "lateral view" in refusal.reason and "frontal PA/AP" in refusal.reason
 
 
+@pytest.mark.parametrize(("key", "text", "refused"), [
+    ("SeriesDescription", "CHEST LAT", True), ("ProtocolName", "Thorax seitlich", True),
+    ("SeriesDescription", "Chest PA", False), ("SeriesDescription", "BILATERAL HIPS", False),
+    ("SeriesDescription", "CHEST LAT DECUB", False), ("ProtocolName", "", False),
+])
+def test_lateral_views_named_in_the_description(key, text, refused):
+    refusal = check_tags({"Modality": "CR", "BodyPartExamined": "CHEST", key: text})
+    assert (refusal is not None and refusal.code == "view") == refused
+
+
 @pytest.mark.parametrize(("age", "birth", "study", "years"), [
     ("045Y", None, None, 45), ("38", None, None, 38), ("006M", None, None, 0.5),
     ("010W", None, None, 10 / 52.18), ("003D", None, None, 3 / 365.25),

@@ -13,7 +13,8 @@ from pneumo_desktop.core.input_check import age_in_years, colour_fraction
 
 #: Tags shown to the clinician; identifying ones only on request.
 DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
-                "InstitutionName", "PhotometricInterpretation", "BitsStored")
+                "InstitutionName", "PhotometricInterpretation", "BitsStored",
+                "SeriesDescription", "ProtocolName")
 PATIENT_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge")
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian

@@ -39,6 +39,10 @@ CHEST_WORDS = ("CHEST", "THORA", "TORAX", "TORACE", "TORAC", "LUNG", "BRUST", "P
 UNKNOWN_VALUES = frozenset({"", "UNKNOWN", "OTHER", "NONE", "-", "N/A", "NA", "UNK"})
 LATERAL_VIEWS = {"LL": "lateral", "RL": "lateral", "LAT": "lateral", "LATERAL": "lateral",
                  "LLO": "oblique", "RLO": "oblique", "OBLIQUE": "oblique"}
+#: Words naming a lateral view in SeriesDescription / ProtocolName (lateral decubitus excepted:
+#: that is a frontal projection of a patient lying on one side).
+LATERAL_WORDS = frozenset({"LAT", "LATERAL", "LATERALE", "SEITLICH", "PROFIL", "PERFIL", "LL",
+                           "RL"})
 ADULT_AGE = 18  # years; the model was trained on children aged 1 to 5
 MIN_SIDE = 128  # pixels; smaller files are thumbnails, not radiographs
 COLOUR_FRACTION = 0.05  # share of clearly coloured pixels that makes an image a colour picture
@@ -80,6 +84,11 @@ def check_tags(tags: dict[str, str], age_years: float | None = None) -> Refusal 
     if view in LATERAL_VIEWS:
         return Refusal("view", f"{LATERAL_VIEWS[view]} view ({view}): the model reads frontal "
                                "PA/AP films")
+    for key in ("SeriesDescription", "ProtocolName"):  # often the only place a CR names it
+        words = set(re.split(r"[^A-Z]+", tags.get(key, "").upper()))
+        if words & LATERAL_WORDS and not words & {"DECUB", "DECUBITUS"}:
+            return Refusal("view", f"lateral view ({key} '{tags[key].strip()}'): the model "
+                                   "reads frontal PA/AP films")
     if age_years is not None and age_years >= ADULT_AGE:
         return Refusal("age", f"adult patient (age {int(age_years)} years): the model reads "
                               "children's films (trained on ages 1 to 5)")
