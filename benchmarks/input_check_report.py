@@ -56,6 +56,51 @@ def make_wrong_files(data: Path, folder: Path) -> list[tuple[Path, str]]:
     return out
 
 
+def shifted(pixels: np.ndarray, name: str) -> np.ndarray:
+    """A real film as another machine, exposure or framing might give it."""
+    h, w = pixels.shape
+    x = pixels.astype(np.float32)
+    if name.startswith("gamma"):
+        x = 255.0 * (x / 255.0) ** float(name[5:])
+    elif name.startswith("contrast"):
+        x = (x - x.mean()) * float(name[8:]) + x.mean()
+    elif name == "blur":
+        x = cv2.GaussianBlur(x, (0, 0), 0.004 * max(h, w))
+    elif name == "resolution / 4":
+        x = cv2.resize(cv2.resize(x, (w // 4, h // 4), interpolation=cv2.INTER_AREA), (w, h))
+    elif name == "noise":
+        x = x + np.random.default_rng(0).normal(0, 8, x.shape)
+    elif name == "CLAHE":
+        x = cv2.createCLAHE(2.0, (8, 8)).apply(pixels).astype(np.float32)
+    elif name == "histogram equalised":
+        x = cv2.equalizeHist(pixels).astype(np.float32)
+    elif name == "black border 8 %":
+        x = cv2.copyMakeBorder(x, h // 12, h // 12, w // 12, w // 12, cv2.BORDER_CONSTANT,
+                               value=0)
+    elif name == "crop 85 %":
+        x = x[int(0.075 * h):int(0.925 * h), int(0.075 * w):int(0.925 * w)]
+    elif name == "rotated 10°":
+        x = cv2.warpAffine(x, cv2.getRotationMatrix2D((w / 2, h / 2), 10, 1), (w, h))
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+SHIFTS = ("as is", "gamma0.6", "gamma1.6", "contrast0.7", "contrast1.3", "blur",
+          "resolution / 4", "noise", "CLAHE", "histogram equalised", "black border 8 %",
+          "crop 85 %", "rotated 10°")
+
+
+def print_shifts(predictor, paths: list[Path]) -> None:
+    """Refusal rate of real chest films changed as other machines might change them."""
+    from pneumo_desktop.core.image_io import load_xray
+
+    films = [load_xray(p, min_side=512).pixels for p in paths]
+    print("\n| the 120 native films, changed | refused |\n|---|---|")
+    for name in SHIFTS:
+        predictions = predictor.predict_images([shifted(f, name) for f in films])
+        refused = sum(p.refusal is not None for p in predictions)
+        print(f"| {name} | {refused} ({refused / len(films):.1%}) |")
+
+
 def split_images(data: Path, card) -> dict[str, list[Path]]:
     """The model card's patient-level validation and test splits of the 224 px training set."""
     from pneumo_desktop.core.datasets import patient_split, scan_dataset
@@ -93,6 +138,8 @@ def main() -> None:
         refused = sum(reasons.values())
         print(f"| {name} | {len(items)} | {refused} ({refused / len(items):.1%}) | "
               f"{', '.join(f'{k} {v}' for k, v in reasons.items()) or '—'} |")
+
+    print_shifts(predictor, sets["native (120 studies)"])
 
     with tempfile.TemporaryDirectory() as tmp:
         wrong = [(p, "real non-chest DICOM") for p in sorted((data / "not_chest").iterdir())]

@@ -392,3 +392,12 @@ def test_in_graph_check_agrees_with_numpy(shipped):
         [float(v.reason.split("typicality ")[1].split(" x")[0]) for v in check.assess(pooled)
          if v and v.code == "atypical"], atol=0.011)
     assert [v and v.code for v in in_graph] == [v and v.code for v in check.assess(pooled)]
+
+
+def test_predict_images_carries_verdicts(tiny_predictor):
+    blank = np.full((300, 300), 90, np.uint8)
+    chest = synthetic_chest(300)
+    first, second = tiny_predictor.predict_images([blank, chest])
+    assert first.refusal.code == "blank" and second.refusal is None
+    assert 0.0 <= second.probability <= 1.0 and second.heatmap is None
+    assert tiny_predictor.predict_images([]) == []

@@ -172,6 +172,13 @@ class Predictor:
         return self._predictions([x], [self.precheck(image, x)], [pixels.shape] if heatmap
                                  else [None])[0]
 
+    def predict_images(self, images: list[np.ndarray]) -> list[Prediction]:
+        """Score decoded uint8 grey images in batches, without heat maps; each Prediction
+        carries its input-check verdict (pixels and learned; arrays have no DICOM tags)."""
+        inputs = [prepare(pixels, self.size, self.preprocessing) for pixels in images]
+        pre = [self.precheck(pixels, x) for pixels, x in zip(images, inputs, strict=True)]
+        return self._predictions(inputs, pre, [None] * len(inputs)) if inputs else []
+
     def precheck(self, image: XRayImage | np.ndarray, model_input: np.ndarray
                  ) -> Refusal | None:
         """DICOM tags and pixels, before the model (see `core.input_check`)."""

@@ -291,14 +291,40 @@ def view_transform(images: np.ndarray, view: int,
 
 
 def jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random gamma (x0.67-1.5) and contrast (x0.75-1.25) per image, as other detectors and
-    exposures would give: the view head must not learn one hospital's grey levels."""
-    x = images.astype(np.float32) / 255.0
-    shape = (len(x),) + (1,) * (x.ndim - 1)
-    x = np.power(np.clip(x, 1e-4, 1.0), np.exp(rng.uniform(-0.4, 0.4, shape)))
-    mean = x.mean(axis=tuple(range(1, x.ndim)), keepdims=True)
-    x = (x - mean) * rng.uniform(0.75, 1.25, shape) + mean
-    return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
+    """What other detectors, exposures and framings do to a film, per image: gamma
+    (x0.55-1.8), contrast (x0.7-1.3), and sometimes a smaller film on a black or grey border,
+    a tighter crop, blur, equalisation or noise. The learned check must not take one
+    hospital's grey levels and framing for "a chest film"."""
+    out = np.empty_like(images)
+    size = images.shape[1]
+    for i, img in enumerate(images):
+        x = img
+        if rng.random() < 0.25:  # a smaller film inside a border
+            side = int(size * rng.uniform(0.75, 0.95))
+            y0, x0 = (int(rng.integers(0, size - side + 1)) for _ in range(2))
+            canvas = np.full_like(x, int(rng.choice((0, int(np.median(x)), 255))))
+            canvas[y0:y0 + side, x0:x0 + side] = cv2.resize(x, (side, side),
+                                                             interpolation=cv2.INTER_AREA)
+            x = canvas
+        elif rng.random() < 0.25:  # a tighter crop
+            side = int(size * rng.uniform(0.8, 0.95))
+            y0, x0 = (int(rng.integers(0, size - side + 1)) for _ in range(2))
+            x = cv2.resize(x[y0:y0 + side, x0:x0 + side], (size, size),
+                           interpolation=cv2.INTER_LINEAR)
+        if rng.random() < 0.15:
+            x = cv2.createCLAHE(clipLimit=float(rng.uniform(1.5, 3.0)),
+                                tileGridSize=(8, 8)).apply(x)
+        elif rng.random() < 0.1:
+            x = cv2.equalizeHist(x)
+        f = x.astype(np.float32) / 255.0
+        if rng.random() < 0.2:
+            f = cv2.GaussianBlur(f, (0, 0), float(rng.uniform(0.5, 2.0)))
+        f = np.power(np.clip(f, 1e-4, 1.0), float(np.exp(rng.uniform(-0.6, 0.6))))
+        f = (f - f.mean()) * rng.uniform(0.7, 1.3) + f.mean()
+        if rng.random() < 0.2:
+            f = f + rng.normal(0.0, rng.uniform(0.0, 0.03), f.shape).astype(np.float32)
+        out[i] = np.clip(np.rint(f * 255.0), 0, 255).astype(np.uint8)
+    return out
 
 
 def ledoit_wolf(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -338,14 +364,17 @@ def fit_learned_check(features: Callable[[np.ndarray], np.ndarray], train: np.nd
     """Fit the learned check from a model's pooled-feature function and training/validation
     images (N, S, S) uint8 of the training hospital.
 
-    Typicality: mean and Ledoit-Wolf covariance of the training films' features; the cut-off
-    is TYPICALITY_MARGIN x the distance exceeded by 1 % of the validation films. View head:
-    fitted on training films made rotated, inverted and cut to a corner (`view_transform`).
+    Typicality: mean and Ledoit-Wolf covariance of the features of the training films, as
+    they are and as other machines would give them (`jitter`); the cut-off is
+    TYPICALITY_MARGIN x the distance exceeded by 1 % of the validation films. View head:
+    fitted on (jittered) training films made rotated, inverted and cut to a corner
+    (`view_transform`).
     """
     rng = np.random.default_rng(seed)
     if len(train) > max_train:
         train = train[np.sort(rng.choice(len(train), max_train, replace=False))]
-    train_features = features(train).astype(np.float64)
+    train_features = np.concatenate([features(train), features(jitter(train, rng))]
+                                    ).astype(np.float64)
     mean, cov, shrink = ledoit_wolf(train_features)
     precision = np.linalg.pinv(cov, hermitian=True)
     val_features = features(val).astype(np.float64)
@@ -371,7 +400,8 @@ def fit_learned_check(features: Callable[[np.ndarray], np.ndarray], train: np.nd
                   "a linear view head (upright / rotated 90, 180, 270 / inverted / a corner) on "
                   "the same features",
         "features": int(mean.shape[0]),
-        "fitted_on": {"train_images": int(len(train)), "validation_images": int(len(val)),
+        "fitted_on": {"train_images": int(len(train)), "train_images_jittered": int(len(train)),
+                      "validation_images": int(len(val)),
                       "view_images_per_class": int(len(pick))},
         "shrinkage": round(shrink, 5),
         "cutoff_rule": f"{TYPICALITY_MARGIN} x the 99th percentile of the validation films' "
