@@ -86,6 +86,15 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--plots", help="folder for ROC / confusion-matrix PNGs")
     evaluate.add_argument("--threshold", type=float)
 
+    calibrate = sub.add_parser("calibrate", help="recalibrate a model and set its threshold on "
+                                                 "the clinic's own labelled studies (no training)")
+    calibrate.add_argument("data", help="folder with NORMAL/ and PNEUMONIA/ of this hospital")
+    calibrate.add_argument("--model", help="model bundle folder (default: the shipped model)")
+    calibrate.add_argument("--out", required=True, help="bundle folder to write")
+    calibrate.add_argument("--target-sensitivity", type=float, default=0.95)
+    calibrate.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    calibrate.add_argument("--name", help="model name in the card (default: the folder name)")
+
     check = sub.add_parser("input-check", help="fit a bundle's learned input check (again) on "
                                                "the data and patient split it was trained on")
     check.add_argument("data", help="the training folder of the model")
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
-                "input-check": _input_check,
+                "input-check": _input_check, "calibrate": _calibrate,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.core.errors import PneumoError
 
@@ -186,6 +195,19 @@ def _evaluate(args) -> int:
 
     return run_evaluation_cli(args.data, _bundle(args.model), args.out, plots=args.plots,
                               threshold=args.threshold)
+
+
+def _calibrate(args) -> int:
+    from pneumo_desktop.core.local_calibration import calibrate
+
+    bundle = _bundle(args.model)
+    if Path(args.out).resolve() == bundle.path.resolve():
+        print("error: --out must be a new folder, not the model being calibrated",
+              file=sys.stderr)
+        return EXIT_USAGE
+    calibrate(args.data, bundle.path, args.out, target=args.target_sensitivity,
+              folds=args.folds, name=args.name)
+    return EXIT_OK
 
 
 def _input_check(args) -> int:

@@ -48,6 +48,7 @@ class ModelCard:
     calibration: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     input_check: dict[str, Any] = field(default_factory=dict)  # {} = no learned check
+    local: dict[str, Any] = field(default_factory=dict)  # figures on a clinic's own studies
     app_version: str = ""
     sha256: str = ""
     format_version: int = FORMAT_VERSION

@@ -1,0 +1,166 @@
+"""`pneumo-desktop calibrate`: fit a model to a clinic's own hospital without training.
+
+The clinic's labelled studies are scored once. Platt scaling is refitted on them and the
+threshold for the target sensitivity is chosen by a rule that does not collapse on small sets
+(a normal fit of the positive studies' calibrated logits, see `smooth_threshold`). The figures a
+clinic sees are cross-validated by patient (k folds: calibration and threshold fitted on k-1,
+applied to the held-out fold), with Wilson 95 % intervals, beside the active model's own figures
+on the same studies. The new bundle keeps the feature weights and the learned input check; only
+the last (dense) layer changes, by the folded calibration.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from pneumo_desktop.core import metrics
+from pneumo_desktop.core.bundle import ModelBundle, read_bundle, write_bundle
+from pneumo_desktop.core.datasets import patient_folds, scan_dataset
+from pneumo_desktop.core.errors import PneumoError
+
+MIN_PER_CLASS = 30  # below this the intervals are wide: the clinic is warned
+MIN_TO_CALIBRATE = 5  # below this per class nothing is fitted
+
+
+def smooth_threshold(labels: np.ndarray, logits: np.ndarray, target: float) -> float:
+    """The probability threshold expected to keep sensitivity `target` on new studies.
+
+    The positive studies' logits are summarised by a normal fit (mean, sd) and the threshold
+    is its (1 - target) quantile: every positive study moves it a little, where the empirical
+    quantile of 20 studies would jump to the lowest one and a confidence bound would pin it
+    there. The sd is floored at 0.25 so a few identical scores cannot shrink it to nothing.
+    """
+    positive = np.asarray(logits, np.float64)[np.asarray(labels, bool)]
+    if len(positive) < 2:
+        raise PneumoError("At least two pneumonia studies are needed to set a threshold")
+    sd = max(float(np.std(positive, ddof=1)), 0.25)
+    z = NormalDist().inv_cdf(target)
+    return float(np.clip(metrics.sigmoid(positive.mean() - z * sd), 1e-6, 1 - 1e-6))
+
+
+def fit_operating_point(labels: np.ndarray, logits: np.ndarray,
+                        target: float) -> tuple[float, float, float]:
+    """Platt (a, b) refitted on these studies and the threshold on the calibrated scale."""
+    a, b = metrics.fit_platt(labels, logits)
+    return a, b, smooth_threshold(labels, a * np.asarray(logits) + b, target)
+
+
+def rates_with_intervals(labels: np.ndarray, decisions: np.ndarray) -> dict[str, Any]:
+    """Sensitivity and specificity of yes/no decisions with Wilson 95 % intervals."""
+    labels, decisions = np.asarray(labels, bool), np.asarray(decisions, bool)
+    tp, pos = int((labels & decisions).sum()), int(labels.sum())
+    tn, neg = int((~labels & ~decisions).sum()), int((~labels).sum())
+    return {"sensitivity": tp / max(pos, 1), "sensitivity_ci95": wilson_interval(tp, pos),
+            "specificity": tn / max(neg, 1), "specificity_ci95": wilson_interval(tn, neg)}
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> list[float]:
+    """Two-sided Wilson score interval [low, high] of a proportion."""
+    if n == 0:
+        return [0.0, 1.0]
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [float(max(0.0, centre - margin)), float(min(1.0, centre + margin))]
+
+
+def score_local_studies(bundle: ModelBundle, data_dir: str | Path, progress=None):
+    """(labels, logits, patients, refused) of a labelled folder scored by `bundle`; studies
+    the input check refuses or that cannot be read are left out and counted."""
+    from pneumo_desktop.core.inference import Predictor
+
+    samples = scan_dataset(data_dir).samples
+    predictor = Predictor(bundle)
+    labels, logits, patients, refused, unreadable = [], [], [], 0, 0
+    for i, (sample, item) in enumerate(zip(samples, predictor.score_files(
+            [s.path for s in samples]), strict=True)):
+        if item.prediction is None:
+            refused += item.refusal is not None
+            unreadable += item.refusal is None
+        else:
+            p = np.clip(item.prediction.probability, 1e-7, 1 - 1e-7)
+            labels.append(sample.label)
+            logits.append(float(np.log(p / (1 - p))))
+            patients.append(sample)
+        if progress:
+            progress(i + 1, len(samples))
+    return np.array(labels, bool), np.array(logits), patients, refused, unreadable
+
+
+def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, *,
+              target: float = 0.95, folds: int = 5, seed: int = 42, name: str | None = None,
+              log=lambda text: print(text, file=sys.stderr)) -> ModelBundle:
+    """Recalibrate `model_dir` on the labelled studies in `data_dir`; write `out_dir`."""
+    from pneumo_desktop.core.training import fold_calibration
+
+    if not 0.5 <= target < 1:
+        raise PneumoError(f"Target sensitivity {target} must be between 0.5 and 1")
+    bundle = read_bundle(model_dir)
+    labels, logits, samples, refused, unreadable = score_local_studies(bundle, data_dir)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    log(f"{len(labels)} studies scored ({n_pos} pneumonia, {n_neg} normal); {refused} refused "
+        f"by the input check, {unreadable} unreadable")
+    if min(n_pos, n_neg) < MIN_TO_CALIBRATE:
+        raise PneumoError(f"Too few studies to calibrate: {n_pos} pneumonia, {n_neg} normal "
+                          f"(at least {MIN_TO_CALIBRATE} of each)")
+    warnings = []
+    if min(n_pos, n_neg) < MIN_PER_CLASS:
+        warnings.append(f"fewer than {MIN_PER_CLASS} studies of a class ({n_pos} pneumonia, "
+                        f"{n_neg} normal): the figures are uncertain, see the intervals")
+    for text in warnings:
+        log(f"warning: {text}")
+
+    # out-of-fold decisions: calibration and threshold fitted without the fold's patients
+    folds = max(2, min(folds, n_pos, n_neg))
+    index = {id(s): i for i, s in enumerate(samples)}
+    decisions = np.zeros(len(labels), bool)
+    for train, held in patient_folds(samples, folds, seed):
+        tr = [index[id(s)] for s in train]
+        te = [index[id(s)] for s in held]
+        a, b, threshold = fit_operating_point(labels[tr], logits[tr], target)
+        decisions[te] = metrics.sigmoid(a * logits[te] + b) >= threshold
+    a, b, threshold = fit_operating_point(labels, logits, target)
+    before = rates_with_intervals(labels, metrics.sigmoid(logits) >= bundle.card.threshold)
+    local = {
+        "n": len(labels), "n_pneumonia": n_pos, "n_normal": n_neg,
+        "refused_by_input_check": refused, "unreadable": unreadable,
+        "auc": metrics.roc_auc(labels, logits),
+        **rates_with_intervals(labels, decisions),
+        "method": f"Platt recalibration and a smoothed threshold for sensitivity {target} "
+                  f"(normal fit of the pneumonia studies' logits), figures from {folds}-fold "
+                  "cross-validation by patient; Wilson 95 % intervals",
+        "target_sensitivity": target, "folds": folds,
+        "active_model": {"name": bundle.name, "threshold": bundle.card.threshold, **before},
+        "warnings": warnings,
+    }
+    model = bundle.load_keras_model()
+    fold_calibration(model, a, b)
+    card = copy.deepcopy(bundle.card)
+    card.name = name or Path(out_dir).name
+    card.threshold = threshold
+    card.threshold_rule = {"method": "local_calibration", "target": target,
+                           "rule": "normal fit of the local pneumonia studies' calibrated "
+                                   "logits: mean - z(target) x sd", "split": "all local studies"}
+    card.calibration = {"method": "platt, refitted on local studies (folded into the logit "
+                                  "layer)", "a": a, "b": b, "parent": bundle.name,
+                        "parent_calibration": bundle.card.calibration}
+    card.training = {**card.training, "calibrated_from": bundle.name}
+    card.local = local
+    out = write_bundle(out_dir, model, card, bundle.learned_check())
+    log(f"saved {out.path}: threshold {threshold:.4f}; cross-validated sensitivity "
+        f"{local['sensitivity']:.3f} {_ci(local['sensitivity_ci95'])}, specificity "
+        f"{local['specificity']:.3f} {_ci(local['specificity_ci95'])}; active model at its "
+        f"threshold: sensitivity {before['sensitivity']:.3f}, specificity "
+        f"{before['specificity']:.3f}")
+    return out
+
+
+def _ci(interval: list[float]) -> str:
+    return f"[{interval[0]:.3f}, {interval[1]:.3f}]"
