@@ -134,6 +134,10 @@ def test_cli_train_then_evaluate(synthetic_data, tmp_path, capsys):
                 "confusion_matrix", "roc", "threshold", "n"):
         assert key in report
     assert report["n"] == 128 and len(report["errors"]) == 1
+    focus, masking = report["heatmap_focus"], report["border_masking"]
+    assert 0 <= focus["overall"]["inside_thorax_box"] <= 1 and "pneumonia" in focus
+    assert masking["auc"] == pytest.approx(report["auc"], abs=1e-6)
+    assert 0 <= masking["flipped_decisions"] <= 1
     assert sum(map(sum, report["confusion_matrix"])) == 128
     for png in ("roc.png", "confusion_matrix.png", "training_curves.png"):
         assert cv2.imread(str(plots / png)) is not None

@@ -28,7 +28,7 @@ def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float 
     if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
         samples = [s for s in samples if s.split == "test"]
     predictor = Predictor(bundle, threshold=threshold)
-    labels, scores, errors, refused = [], [], [], []
+    labels, scores, errors, refused, inputs = [], [], [], [], []
     for i, (sample, item) in enumerate(zip(samples, predictor.score_files(
             [s.path for s in samples]), strict=True)):
         scored = item.prediction or item.withheld
@@ -37,6 +37,7 @@ def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float 
         else:
             labels.append(sample.label)
             scores.append(scored.probability)
+            inputs.append(predictor.model_input(sample.path)[0])
         if item.refusal:
             refused.append({"path": str(sample.path), "code": item.refusal.code,
                             "reason": item.refusal.reason})
@@ -51,6 +52,10 @@ def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float 
         "learned_check": bundle.has_learned_check, "studies": len(labels),
         "refused": len(refused), "refused_fraction": len(refused) / max(len(labels), 1),
         "by_reason": codes, "refused_studies": refused}
+    if inputs:
+        from pneumo_desktop.core.shortcuts import shortcut_report
+
+        report.update(shortcut_report(predictor, np.stack(inputs), np.array(labels, bool)))
     return report
 
 
@@ -127,6 +132,14 @@ def run_evaluation_cli(data_dir: str, bundle: ModelBundle, out: str, plots: str 
     print(f"n {report['n']}: AUC {report['auc']:.4f}, accuracy {report['accuracy']:.3f}, "
           f"sensitivity {report['sensitivity']:.3f}, specificity {report['specificity']:.3f} "
           f"at threshold {report['threshold']:.4f} -> {out}", file=sys.stderr)
+    focus, masking = report.get("heatmap_focus"), report.get("border_masking")
+    if focus and masking:
+        print(f"heat map: {focus['overall']['inside_thorax_box']:.1%} of its mass inside the "
+              f"thorax box ({focus['thorax_box_area']:.0%} of the image), "
+              f"{focus['overall']['top_band']:.1%} in the top band ({focus['top_band_area']:.0%}"
+              f"); borders masked: AUC {masking['auc']:.4f} -> {masking['auc_masked']:.4f}, "
+              f"mean change {masking['mean_probability_change']:.3f}, "
+              f"{masking['flipped_decisions']:.1%} decisions flip", file=sys.stderr)
     check = report["input_check"]
     print(f"input check: {check['refused']} of {check['studies']} refused "
           f"({check['refused_fraction']:.1%}) {check['by_reason'] or ''}", file=sys.stderr)
