@@ -191,10 +191,39 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from pneumo_desktop.core.evaluation import run_evaluation_cli
+    import json
 
-    return run_evaluation_cli(args.data, _bundle(args.model), args.out, plots=args.plots,
-                              threshold=args.threshold)
+    from pneumo_desktop.core.atomic import atomic_open
+    from pneumo_desktop.core.evaluation import evaluate_folder, save_plots
+
+    bundle = _bundle(args.model)
+    bar: ProgressBar | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        bar = bar or ProgressBar(total, "evaluating")
+        bar.update(done)
+
+    report = evaluate_folder(args.data, bundle, args.threshold, progress)
+    with atomic_open(args.out, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+    if args.plots:
+        save_plots(report, args.plots, bundle)
+    print(f"n {report['n']}: AUC {report['auc']:.4f}, accuracy {report['accuracy']:.3f}, "
+          f"sensitivity {report['sensitivity']:.3f}, specificity {report['specificity']:.3f} "
+          f"at threshold {report['threshold']:.4f} -> {args.out}", file=sys.stderr)
+    focus, masking = report.get("heatmap_focus"), report.get("border_masking")
+    if focus and masking:
+        print(f"heat map: {focus['overall']['inside_thorax_box']:.1%} of its mass inside the "
+              f"thorax box ({focus['thorax_box_area']:.0%} of the image), "
+              f"{focus['overall']['top_band']:.1%} in the top band ({focus['top_band_area']:.0%}"
+              f"); borders masked: AUC {masking['auc']:.4f} -> {masking['auc_masked']:.4f}, "
+              f"mean change {masking['mean_probability_change']:.3f}, "
+              f"{masking['flipped_decisions']:.1%} decisions flip", file=sys.stderr)
+    check = report["input_check"]
+    print(f"input check: {check['refused']} of {check['studies']} refused "
+          f"({check['refused_fraction']:.1%}) {check['by_reason'] or ''}", file=sys.stderr)
+    return EXIT_PARTIAL if report["errors"] else EXIT_OK
 
 
 def _calibrate(args) -> int:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pneumo_desktop.core import metrics
-from pneumo_desktop.core.atomic import atomic_open
 from pneumo_desktop.core.bundle import ModelBundle
 from pneumo_desktop.core.datasets import scan_dataset
 
@@ -111,36 +108,3 @@ def save_plots(report: dict[str, Any], folder: str | Path, bundle: ModelBundle |
         written.append(folder / "training_curves.png")
         fig.savefig(written[-1], bbox_inches="tight")
     return written
-
-
-def run_evaluation_cli(data_dir: str, bundle: ModelBundle, out: str, plots: str | None = None,
-                       threshold: float | None = None) -> int:
-    from pneumo_desktop.cli import ProgressBar
-
-    bar: ProgressBar | None = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        bar = bar or ProgressBar(total, "evaluating")
-        bar.update(done)
-
-    report = evaluate_folder(data_dir, bundle, threshold, progress)
-    with atomic_open(out, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
-    if plots:
-        save_plots(report, plots, bundle)
-    print(f"n {report['n']}: AUC {report['auc']:.4f}, accuracy {report['accuracy']:.3f}, "
-          f"sensitivity {report['sensitivity']:.3f}, specificity {report['specificity']:.3f} "
-          f"at threshold {report['threshold']:.4f} -> {out}", file=sys.stderr)
-    focus, masking = report.get("heatmap_focus"), report.get("border_masking")
-    if focus and masking:
-        print(f"heat map: {focus['overall']['inside_thorax_box']:.1%} of its mass inside the "
-              f"thorax box ({focus['thorax_box_area']:.0%} of the image), "
-              f"{focus['overall']['top_band']:.1%} in the top band ({focus['top_band_area']:.0%}"
-              f"); borders masked: AUC {masking['auc']:.4f} -> {masking['auc_masked']:.4f}, "
-              f"mean change {masking['mean_probability_change']:.3f}, "
-              f"{masking['flipped_decisions']:.1%} decisions flip", file=sys.stderr)
-    check = report["input_check"]
-    print(f"input check: {check['refused']} of {check['studies']} refused "
-          f"({check['refused_fraction']:.1%}) {check['by_reason'] or ''}", file=sys.stderr)
-    return 3 if report["errors"] else 0
