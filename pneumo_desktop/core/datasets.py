@@ -16,7 +16,7 @@ from pneumo_desktop.core.bundle import CLASS_NAMES
 from pneumo_desktop.core.discovery import scan_folder
 from pneumo_desktop.core.errors import DatasetError, PneumoError
 from pneumo_desktop.core.image_io import load_xray
-from pneumo_desktop.core.input_check import check_pixels, check_tags
+from pneumo_desktop.core.input_check import check_image
 from pneumo_desktop.core.preprocessing import prepare
 
 SPLITS = ("train", "val", "test")
@@ -169,8 +169,7 @@ def build_cache(samples: list[Sample], size: int, preprocessing: dict | None = N
             x = prepare(image.pixels, size, preprocessing)
         except PneumoError as exc:
             return None, str(exc)
-        refusal = check_tags(image.metadata, image.age_years) or check_pixels(
-            x, image.source_shape, image.colourfulness)
+        refusal = check_image(image, x)
         if refusal:
             return None, f"{sample.path.name}: {refusal.message}"
         return x[:, :, 0].astype(np.uint8), None

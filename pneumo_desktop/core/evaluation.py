@@ -27,14 +27,14 @@ def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float 
     predictor = Predictor(bundle, threshold=threshold)
     labels, scores, errors, refused, inputs = [], [], [], [], []
     for i, (sample, item) in enumerate(zip(samples, predictor.score_files(
-            [s.path for s in samples]), strict=True)):
+            [s.path for s in samples], keep_inputs=True), strict=True)):
         scored = item.prediction or item.withheld
         if scored is None:
             errors.append({"path": str(sample.path), "error": item.error})
         else:
             labels.append(sample.label)
             scores.append(scored.probability)
-            inputs.append(predictor.model_input(sample.path)[0])
+            inputs.append(item.model_input)
         if item.refusal:
             refused.append({"path": str(sample.path), "code": item.refusal.code,
                             "reason": item.refusal.reason})

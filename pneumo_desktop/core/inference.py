@@ -15,7 +15,7 @@ from pneumo_desktop.core.bundle import CLASS_NAMES, ModelBundle
 from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.heatmaps import class_activation_maps, resize_map
 from pneumo_desktop.core.image_io import XRayImage, load_xray
-from pneumo_desktop.core.input_check import Refusal, check_pixels, check_tags, softmax
+from pneumo_desktop.core.input_check import Refusal, check_image, softmax
 from pneumo_desktop.core.metrics import sigmoid
 from pneumo_desktop.core.preprocessing import prepare
 
@@ -52,6 +52,7 @@ class ScoredFile:
     error: str | None = None
     image: XRayImage | None = None  # kept only when heat maps were asked for
     withheld: Prediction | None = None
+    model_input: np.ndarray | None = None  # (S, S, 1), kept only when asked for
 
     @property
     def refusal(self) -> Refusal | None:
@@ -182,10 +183,7 @@ class Predictor:
     def precheck(self, image: XRayImage | np.ndarray, model_input: np.ndarray
                  ) -> Refusal | None:
         """DICOM tags and pixels, before the model (see `core.input_check`)."""
-        if not isinstance(image, XRayImage):
-            return check_pixels(model_input, image.shape[:2])
-        return check_tags(image.metadata, image.age_years) or check_pixels(
-            model_input, image.source_shape, image.colourfulness)
+        return check_image(image, model_input)
 
     def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
                      shapes: list[tuple[int, int] | None]) -> list[Prediction]:
@@ -242,11 +240,14 @@ class Predictor:
         *,
         heatmaps: bool = False,
         cancelled: Callable[[], bool] = lambda: False,
+        keep_inputs: bool = False,
     ) -> Iterator[ScoredFile]:
         """Score files in order, yielding one result per file; bad files yield their error.
 
         Decoding runs in a thread pool while the model scores the previous batch.
-        Stops early (between batches) once `cancelled()` returns True.
+        Stops early (between batches) once `cancelled()` returns True. `keep_inputs` keeps
+        each readable file's model input in `model_input` (for a second look without decoding
+        again).
         """
         paths = [Path(p) for p in paths]
         window = 2 * self.batch_size
@@ -262,12 +263,12 @@ class Predictor:
                 chunk, pending = pending[:self.batch_size], pending[self.batch_size:]
                 if cancelled():
                     return
-                yield from self._score_chunk(chunk, heatmaps)
+                yield from self._score_chunk(chunk, heatmaps, keep_inputs)
         finally:  # also when the caller stops iterating: drop queued decodes, don't wait
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _score_chunk(self, chunk: list[tuple[Path, Future]],
-                     heatmaps: bool) -> Iterator[ScoredFile]:
+    def _score_chunk(self, chunk: list[tuple[Path, Future]], heatmaps: bool,
+                     keep_inputs: bool = False) -> Iterator[ScoredFile]:
         results: list[ScoredFile | None] = []
         good: list[tuple[int, Path, np.ndarray, Refusal | None, XRayImage | None]] = []
         for path, future in chunk:
@@ -285,6 +286,9 @@ class Predictor:
             predictions = self._predictions(
                 [g[2] for g in good], [g[3] for g in good],
                 [g[4].pixels.shape if heatmaps else None for g in good])
-            for (index, path, _, _, image), prediction in zip(good, predictions, strict=True):
+            for (index, path, array, _, image), prediction in zip(good, predictions,
+                                                                   strict=True):
                 results[index] = self.as_scored_file(path, prediction, image)
+                if keep_inputs:
+                    results[index].model_input = array
         yield from results

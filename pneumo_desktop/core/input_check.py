@@ -156,6 +156,14 @@ def check_pixels(model_input: np.ndarray, source_shape: tuple[int, int],
     return None
 
 
+def check_image(image, model_input: np.ndarray) -> Refusal | None:
+    """Tags, then pixels, of a decoded image: an `XRayImage`, or a bare grey array."""
+    if isinstance(image, np.ndarray):
+        return check_pixels(model_input, image.shape[:2])
+    return check_tags(image.metadata, image.age_years) or check_pixels(
+        model_input, image.source_shape, image.colourfulness)
+
+
 def structure(x: np.ndarray) -> float:
     """Mean correlation of neighbouring pixels (horizontal and vertical): about 0.9-1 for a
     radiograph at the model's input size, about 0 for noise."""

@@ -72,13 +72,13 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> list[fl
 
 
 def score_local_studies(bundle: ModelBundle, data_dir: str | Path, progress=None):
-    """(labels, logits, patients, refused) of a labelled folder scored by `bundle`; studies
-    the input check refuses or that cannot be read are left out and counted."""
+    """(labels, logits, samples, refused, unreadable) of a labelled folder scored by `bundle`:
+    studies the input check refuses or that cannot be read are left out and counted."""
     from pneumo_desktop.core.inference import Predictor
 
     samples = scan_dataset(data_dir).samples
     predictor = Predictor(bundle)
-    labels, logits, patients, refused, unreadable = [], [], [], 0, 0
+    labels, logits, kept, refused, unreadable = [], [], [], 0, 0
     for i, (sample, item) in enumerate(zip(samples, predictor.score_files(
             [s.path for s in samples]), strict=True)):
         if item.prediction is None:
@@ -88,10 +88,10 @@ def score_local_studies(bundle: ModelBundle, data_dir: str | Path, progress=None
             p = np.clip(item.prediction.probability, 1e-7, 1 - 1e-7)
             labels.append(sample.label)
             logits.append(float(np.log(p / (1 - p))))
-            patients.append(sample)
+            kept.append(sample)
         if progress:
             progress(i + 1, len(samples))
-    return np.array(labels, bool), np.array(logits), patients, refused, unreadable
+    return np.array(labels, bool), np.array(logits), kept, refused, unreadable
 
 
 def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, *,

@@ -22,7 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from pneumo_desktop.gui.result_panel import decision_text
+from pneumo_desktop.gui.result_panel import OUTSIDE_MARK, decision_text
 
 if TYPE_CHECKING:
     from pneumo_desktop.core.inference import ScoredFile
@@ -35,7 +35,6 @@ PathRole = Qt.ItemDataRole.UserRole + 3
 ROW_COLORS = {PNEUMONIA: QColor(255, 215, 215), NORMAL: QColor(223, 240, 216),
               ERROR: QColor(228, 228, 228), REFUSED: QColor(255, 236, 179)}
 DECISION_ORDER = {PNEUMONIA: 3, NORMAL: 2, REFUSED: 1, ERROR: 0}
-OUTSIDE_MARK = "outside intended use"
 FILE, PROBABILITY, DECISION, ERROR_COLUMN = range(4)
 
 Index = QModelIndex | QPersistentModelIndex

@@ -33,6 +33,7 @@ from pneumo_desktop.gui.imaging import fit_within, gray_to_qimage, legend_qimage
 from pneumo_desktop.gui.result_panel import (
     BANNER_TEXT,
     NORMAL_COLOR,
+    OUTSIDE_MARK,
     PNEUMONIA_COLOR,
     decision_text,
     explanation_text,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 RESOLUTION = 150  # dots per inch of the PDF's drawing units
 IMAGE_MAX_SIDE = 1100  # pixels of each embedded image
 OUTSIDE_COLOR = QColor(160, 70, 0)  # studies scored anyway, outside intended use
-OUTSIDE_MARK = "outside intended use"
 
 
 @dataclass

@@ -39,6 +39,7 @@ REFUSED_STYLE = ("background:#f8d7da; color:#842029; border:1px solid #e4a1a8;"
                  "border-radius:4px; padding:6px; font-weight:bold;")
 OUTSIDE_STYLE = ("background:#ffd8a8; color:#6b3000; border:2px solid #f08c00;"
                  "border-radius:4px; padding:6px; font-weight:bold;")
+OUTSIDE_MARK = "outside intended use"  # a study scored anyway, in the batch table and the PDF
 REFUSED_EXPLANATION = (
     "The input check found that this image is not what the model was made for (a frontal "
     "chest X-ray of a child), so no score or heat map is shown. Only if you are sure it is "
