@@ -6,14 +6,13 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pneumo_desktop.core.atomic import atomic_directory
 from pneumo_desktop.core.errors import BundleError
-from pneumo_desktop.core.paths import app_root
+from pneumo_desktop.core.paths import app_root, user_data_dir
 
 MODEL_FILE = "model.keras"
 CARD_FILE = "model.json"
@@ -220,13 +219,7 @@ def builtin_models_dir() -> Path:
 
 def user_models_dir() -> Path:
     """The user's own models (fine-tuned in the clinic)."""
-    base = os.environ.get("PNEUMO_DATA_DIR")
-    if base:
-        return Path(base) / "models"
-    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    if sys.platform == "win32":
-        xdg = os.environ.get("LOCALAPPDATA", xdg)
-    return Path(xdg) / "pneumo-desktop" / "models"
+    return user_data_dir() / "models"
 
 
 def default_bundle_path() -> Path:
