@@ -98,6 +98,7 @@ def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, 
               target: float = 0.95, folds: int = 5, seed: int = 42, name: str | None = None,
               log=lambda text: print(text, file=sys.stderr)) -> ModelBundle:
     """Recalibrate `model_dir` on the labelled studies in `data_dir`; write `out_dir`."""
+    from pneumo_desktop.core.figures_source import performance_statement
     from pneumo_desktop.core.training import fold_calibration
 
     if not 0.5 <= target < 1:
@@ -154,13 +155,8 @@ def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, 
     card.training = {**card.training, "calibrated_from": bundle.name}
     card.local = local
     out = write_bundle(out_dir, model, card, bundle.learned_check())
-    log(f"saved {out.path}: threshold {threshold:.4f}; cross-validated sensitivity "
-        f"{local['sensitivity']:.3f} {_ci(local['sensitivity_ci95'])}, specificity "
-        f"{local['specificity']:.3f} {_ci(local['specificity_ci95'])}; active model at its "
-        f"threshold: sensitivity {before['sensitivity']:.3f}, specificity "
-        f"{before['specificity']:.3f}")
+    log(f"saved {out.path}: threshold {threshold:.4f}")
+    statement = performance_statement(out.card)
+    for line in statement.lines + statement.details:
+        log(line)
     return out
-
-
-def _ci(interval: list[float]) -> str:
-    return f"[{interval[0]:.3f}, {interval[1]:.3f}]"

@@ -14,6 +14,7 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
     from pneumo_desktop import __version__
     from pneumo_desktop.core.bundle import default_bundle_path, read_bundle
     from pneumo_desktop.core.errors import PneumoError
+    from pneumo_desktop.core.figures_source import performance_statement
     from pneumo_desktop.core.synthetic import synthetic_chest
 
     started = time.perf_counter()
@@ -22,6 +23,11 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
         bundle = read_bundle(bundle_path or default_bundle_path())
         report(f"model: {bundle.name} ({bundle.card.architecture}, {bundle.card.input_size} px, "
                f"threshold {bundle.card.threshold:.3f}) checksum ok")
+        statement = performance_statement(bundle.card)
+        for line in statement.lines:
+            report(f"figures: {line}")
+        if statement.warning:
+            report(f"warning: {statement.warning}")
         from pneumo_desktop.core.backend import device_description
         from pneumo_desktop.core.inference import Predictor
 

@@ -33,6 +33,7 @@ from pneumo_desktop.core.bundle import (
     user_models_dir,
 )
 from pneumo_desktop.core.errors import BundleError, PneumoError
+from pneumo_desktop.core.figures_source import performance_statement
 from pneumo_desktop.gui.result_panel import percent
 
 Entry = tuple[Path, ModelBundle | BundleError]
@@ -61,6 +62,8 @@ def threshold_rule_text(rule: dict[str, Any]) -> str:
         return "how it was chosen is not stated"
     if rule.get("method") == "target_sensitivity" and isinstance(rule.get("target"), int | float):
         return f"chosen to flag {rule['target'] * 100:.0f} % of pneumonia cases in validation"
+    if rule.get("method") == "local_calibration" and isinstance(rule.get("target"), int | float):
+        return f"chosen on your studies to flag {rule['target'] * 100:.0f} % of pneumonia cases"
     return _value(rule)
 
 
@@ -80,12 +83,10 @@ def card_html(path: Path, card: ModelCard, active: bool) -> str:
     bundle = ModelBundle(path, card)
     check_style = "" if bundle.has_learned_check else " style='color:#8a4b00'"
     validation = card.validation or {}
-    metrics = []
-    for key, label in (("sensitivity", "Sensitivity"), ("specificity", "Specificity"),
-                       ("auc", "ROC AUC")):
-        if isinstance(validation.get(key), int | float):
-            metrics.append(f"{label} {validation[key] * 100:.1f} %" if key != "auc"
-                           else f"{label} {validation[key]:.3f}")
+    statement = performance_statement(card)
+    figures = "<br>".join(html.escape(line) for line in statement.lines + statement.details)
+    warning = (f"<tr><td></td><td style='color:#8a4b00'>⚠ {html.escape(statement.warning)}"
+               "</td></tr>" if statement.warning else "")
     parts = [f"<h3>{html.escape(card.name)}{' (active)' if active else ''}</h3>",
              "<table>",
              f"<tr><td style='color:#555;padding-right:10px'>Architecture</td>"
@@ -94,9 +95,10 @@ def card_html(path: Path, card: ModelCard, active: bool) -> str:
              f"<tr><td style='color:#555;padding-right:10px'>Threshold</td>"
              f"<td>{percent(card.threshold)} ({card.threshold:.4f}), "
              f"{html.escape(threshold_rule_text(card.threshold_rule))}</td></tr>",
+             f"<tr><td style='color:#555;padding-right:10px'>Figures from</td>"
+             f"<td>{html.escape(statement.source)}</td></tr>",
              f"<tr><td style='color:#555;padding-right:10px'>At that threshold</td>"
-             f"<td>{html.escape(', '.join(metrics) or 'no validation figures in the card')}"
-             "</td></tr>",
+             f"<td>{figures}</td></tr>{warning}",
              f"<tr><td style='color:#555;padding-right:10px'>Input check</td>"
              f"<td{check_style}>{html.escape(input_check_text(bundle))}</td></tr>",
              f"<tr><td style='color:#555;padding-right:10px'>Made with</td>"
@@ -107,10 +109,13 @@ def card_html(path: Path, card: ModelCard, active: bool) -> str:
              f"<td>{html.escape(str(path))}</td></tr>",
              "</table>"]
     check_info = {k: v for k, v in card.input_check.items() if k not in ("sha256", "file")}
-    for title, data in (("Validation", validation), ("Calibration", card.calibration),
-                        ("Training", card.training), ("Learned input check", check_info)):
+    local = {k: v for k, v in (card.local or {}).items() if k != "active_model"}
+    for title, data in (("Your studies", local),
+                        (f"Validation ({statement.validation_source})", validation),
+                        ("Calibration", card.calibration), ("Training", card.training),
+                        ("Learned input check", check_info)):
         if data:
-            parts.append(f"<h4>{title}</h4><table>{_rows(data)}</table>")
+            parts.append(f"<h4>{html.escape(title)}</h4><table>{_rows(data)}</table>")
     return "".join(parts)
 
 

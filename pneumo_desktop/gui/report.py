@@ -37,6 +37,7 @@ from pneumo_desktop.gui.result_panel import (
     PNEUMONIA_COLOR,
     decision_text,
     explanation_text,
+    figures_warning_text,
     operating_point_text,
     percent,
 )
@@ -207,6 +208,8 @@ def _summary(page: _Page, data: ReportData, flagged: list[ScoredFile]) -> None:
              operating_point_text(card, data.threshold) or f"Threshold {percent(data.threshold)}."]
     for line in lines:
         page.text(line, space_after=0.15)
+    if figures_warning_text(card):
+        page.text(figures_warning_text(card), page.bold, OUTSIDE_COLOR, space_after=0.15)
     page.y += page.line_height(page.body) * 0.5
     refused = len(data.refused)
     counts = (f"{len(data.items)} files: {len(flagged)} pneumonia suspected, "
@@ -310,6 +313,8 @@ def _study_page(page: _Page, data: ReportData, item: ScoredFile,
               PNEUMONIA_COLOR)
     page.text(explanation_text(pred.probability, data.threshold))
     page.text(operating_point_text(data.card, data.threshold), page.small, QColor(70, 70, 70))
+    if figures_warning_text(data.card):
+        page.text(figures_warning_text(data.card), page.small, OUTSIDE_COLOR)
     try:
         image = load_xray(item.path)
         gray = fit_within(image.pixels, IMAGE_MAX_SIDE)

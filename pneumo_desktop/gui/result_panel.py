@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pneumo_desktop.core.figures_source import percent, performance_statement
 from pneumo_desktop.gui.imaging import legend_qimage
 
 if TYPE_CHECKING:
@@ -57,15 +58,6 @@ PATIENT_TAGS = (("PatientName", "Patient"), ("PatientID", "Patient ID"),
 BORDERLINE_LOGIT = 0.5
 
 
-def percent(value: float) -> str:
-    """0.873 -> '87 %', with '< 1 %' and '> 99 %' at the ends."""
-    if value < 0.005:
-        return "< 1 %"
-    if value > 0.995:
-        return "> 99 %"
-    return f"{value * 100:.0f} %"
-
-
 def decision_text(probability: float, threshold: float) -> str:
     return "Pneumonia suspected" if probability >= threshold else "No pneumonia suspected"
 
@@ -88,22 +80,18 @@ def dicom_date(value: str) -> str:
 
 
 def operating_point_text(card: ModelCard | None, threshold: float) -> str:
-    """What the model's own threshold means, from its validation, in one or two sentences."""
+    """The threshold and what it means, each figure with where it was measured (the clinic's
+    own studies first): one line per source, from `performance_statement`."""
     if card is None:
         return ""
-    parts = [f"Threshold {percent(threshold)}."]
-    validation = card.validation or {}
-    sens, spec = validation.get("sensitivity"), validation.get("specificity")
-    if abs(threshold - card.threshold) > 1e-9:
-        parts.append(f"The model's own threshold is {percent(card.threshold)}; its validated "
-                     "sensitivity and specificity do not apply to this one.")
-    elif isinstance(sens, int | float) and isinstance(spec, int | float):
-        parts.append(f"In validation it flagged {sens * 100:.0f} % of pneumonia cases "
-                     f"(sensitivity) and cleared {spec * 100:.0f} % of normal X-rays "
-                     "(specificity).")
-    else:
-        parts.append("The model card gives no validated sensitivity or specificity.")
-    return " ".join(parts)
+    lines = performance_statement(card, threshold).lines
+    return "\n".join((f"Threshold {percent(threshold)}. {lines[0]}", *lines[1:]))
+
+
+def figures_warning_text(card: ModelCard | None) -> str:
+    """'' or a warning on where the figures come from (none yet from this clinic)."""
+    warning = performance_statement(card).warning if card is not None else ""
+    return f"⚠ {warning}" if warning else ""
 
 
 def _logit(p: float) -> float:
@@ -252,9 +240,12 @@ class ResultPanel(QWidget):
         headline.addWidget(self.decision_label, 1)
         self.score_bar = ScoreBar()
         self.operating_label = self._label("operatingPointLabel", "")
-        self.operating_label.setToolTip(
-            "Sensitivity: share of pneumonia X-rays the model flags. Specificity: share of "
-            "normal X-rays it does not flag. Both measured on the model's validation set.")
+        self.figures_warning = self._label("figuresWarning", "")
+        self.figures_warning.setStyleSheet(WARNING_STYLE)
+        self.figures_warning.setToolTip(
+            "The figures hold where they were measured: at another hospital the model may "
+            "flag more normal X-rays")
+        self.figures_warning.hide()
         self.explanation_label = self._label("explanationLabel", "")
         self.threshold_warning = self._label("thresholdWarning", "")
         self.threshold_warning.setStyleSheet(WARNING_STYLE)
@@ -262,7 +253,7 @@ class ResultPanel(QWidget):
         result_layout.addWidget(self.probability_caption)
         result_layout.addLayout(headline)
         for widget in (self.score_bar, self.explanation_label, self.operating_label,
-                       self.threshold_warning):
+                       self.figures_warning, self.threshold_warning):
             result_layout.addWidget(widget)
         layout.addWidget(result)
 
@@ -340,6 +331,10 @@ class ResultPanel(QWidget):
             suffix = f" · {description}" if description else ""
             self.model_label.setText(f"Model: {card.name} ({card.architecture}, "
                                      f"{card.input_size} px){suffix}")
+        source = performance_statement(card).source if card is not None else ""
+        self.operating_label.setToolTip(
+            "Sensitivity: share of pneumonia X-rays the model flags. Specificity: share of "
+            "normal X-rays it does not flag." + (f" Figures from {source}." if source else ""))
         self._update_threshold_warning()
         self._show()
 
@@ -434,6 +429,9 @@ class ResultPanel(QWidget):
             self.decision_label.setStyleSheet(f"color:{color.name()};")
         self.operating_label.setText(operating)
         self.operating_label.setVisible(bool(operating))
+        warning = figures_warning_text(self._card) if operating else ""
+        self.figures_warning.setText(warning)
+        self.figures_warning.setVisible(bool(warning))
         self.explanation_label.setText(explanation)
         self.explanation_label.setStyleSheet(f"color:{ERROR_COLOR.darker(150).name()};"
                                              if error else "")
