@@ -246,6 +246,8 @@ def test_self_test_with_a_bundle(tiny_bundle):
     text = "\n".join(lines)
     assert "checksum ok" in text and "FAIL" not in text
     assert "ok   heat map at image size" in text
+    assert "figures: The model card gives no validated sensitivity or specificity." in text
+    assert "warning: Not yet checked on this clinic's studies: run Calibrate" in text
 
 
 def test_self_test_fails_on_a_corrupt_bundle(tiny_bundle, tmp_path):

@@ -37,7 +37,9 @@ def test_training_hospital_figures_are_named_and_warned_about():
     assert statement.source == "the training hospital's validation split (741 studies)"
     assert statement.warning == NOT_CHECKED_WARNING
     assert "Not yet checked on this clinic's studies: run Calibrate" in statement.warning
-    assert "30 or more with pneumonia" in statement.warning
+    assert statement.warning == (
+        "Not yet checked on this clinic's studies: run Calibrate (pneumo-desktop calibrate) on "
+        "30 or more of its labelled studies with pneumonia and 30 or more normal ones.")
     assert statement.details == ("AUC 0.999 on the training hospital's validation split "
                                  "(741 studies).",)
 
@@ -125,3 +127,9 @@ def test_an_overridden_threshold_says_the_figures_do_not_apply(local):
     assert performance_statement(card(validation=VALIDATION, local=local),
                                  threshold=0.9549).lines == \
         performance_statement(card(validation=VALIDATION, local=local)).lines
+
+
+def test_an_overridden_threshold_without_figures_says_there_are_none():
+    assert performance_statement(card(), threshold=0.3).lines == (
+        "The model's own threshold is 95 %; the model card gives no validated sensitivity or "
+        "specificity.",)

@@ -187,8 +187,24 @@ def test_csv_export_matches_the_cli(qtbot, window, image_folder, tiny_bundle, tm
     assert sum(1 for r in gui_rows if r["error"]) == 2
 
 
+def record_report_text(monkeypatch) -> list[str]:
+    """Every text the PDF report draws, in order (the PDF itself is compressed)."""
+    from pneumo_desktop.gui import report
+
+    drawn: list[str] = []
+    original = report._Page.text
+
+    def text(page, value, *args, **kwargs):
+        drawn.append(value)
+        return original(page, value, *args, **kwargs)
+
+    monkeypatch.setattr(report._Page, "text", text)
+    return drawn
+
+
 def test_pdf_report_has_summary_and_one_page_per_flagged_study(qtbot, window, image_folder,
-                                                               tmp_path):
+                                                               tmp_path, monkeypatch):
+    drawn = record_report_text(monkeypatch)
     score_by_drop(qtbot, window, image_folder)
     window.set_threshold_override(0.001)  # every scored study is flagged
     out = tmp_path / "report.pdf"
@@ -200,6 +216,37 @@ def test_pdf_report_has_summary_and_one_page_per_flagged_study(qtbot, window, im
     pages = len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
     assert pages == 1 + 4
     assert not list(tmp_path.glob(".report.pdf.*"))  # written atomically
+    # the tiny model's card has no figures, and none from this clinic: said on every page
+    assert sum("The model's own threshold is 50 %; the model card gives no validated" in t
+               for t in drawn) == 1 + 4
+    assert sum("Not yet checked on this clinic's studies" in t for t in drawn) == 1 + 4
+
+
+def test_pdf_report_names_the_source_of_its_figures(tmp_path, monkeypatch):
+    from pneumo_desktop.core.bundle import ModelCard
+    from pneumo_desktop.core.inference import Prediction, ScoredFile
+    from pneumo_desktop.gui.report import ReportData, write_report
+
+    drawn = record_report_text(monkeypatch)
+    study = tmp_path / "study.png"
+    cv2.imwrite(str(study), synthetic_chest(256, seed=3, opacity=True))
+    card = ModelCard(name="clinic", architecture="custom_cnn", input_size=64, threshold=0.6,
+                     validation={"n": 741, "threshold": 0.95, "sensitivity": 0.966,
+                                 "specificity": 0.995},
+                     local={"n": 150, "n_pneumonia": 94, "n_normal": 56, "sensitivity": 0.957,
+                            "specificity": 0.75, "sensitivity_ci95": [0.896, 0.983],
+                            "specificity_ci95": [0.624, 0.845]})
+    items = [ScoredFile(study, Prediction(probability=0.9, threshold=0.6))]
+    write_report(tmp_path / "r.pdf", ReportData(items, "clinic", 0.6, card), None)
+    figures = [t for t in drawn if "of your studies" in t]
+    assert len(figures) == 2  # the summary and the flagged study's page
+    for text in figures:
+        local, training = text.split("\n")
+        assert local.startswith("Threshold 60 %. On 150 of your studies, cross-validated: it "
+                                "flagged 96 % of pneumonia cases (sensitivity, 95 % CI 90–98 %)")
+        assert training.startswith("At the hospital the model was trained on (validation "
+                                   "split, 741 studies), at the threshold set there (95 %)")
+    assert not any("Not yet checked" in t for t in drawn)
 
 
 def test_cancel_stops_quickly_and_keeps_rows(qtbot, tiny_bundle, tmp_path):

@@ -8,7 +8,7 @@ import cv2
 import pytest
 from conftest import make_bundle
 from PySide6.QtCore import QCoreApplication, QSettings
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QTextBrowser
 
 from pneumo_desktop.core.synthetic import synthetic_chest
 from pneumo_desktop.gui.main_window import MainWindow
@@ -65,6 +65,12 @@ def test_switch_model_rescores_the_open_study(qtbot, model_dir, tmp_path):
     assert window.threshold == pytest.approx(0.3)
     operating = window.result_panel.operating_label.text()
     assert "95 %" in operating and "81 %" in operating and "30 %" in operating
+    assert "At the hospital the model was trained on (validation split)" in operating
+    assert "In validation" not in operating
+    warning = window.result_panel.figures_warning
+    assert warning.isVisible() and "Not yet checked on this clinic's studies" in warning.text()
+    assert "training hospital's validation split" in \
+        window.result_panel.operating_label.toolTip()
     assert "second" in window.result_panel.model_label.text()
 
 
@@ -85,13 +91,59 @@ def test_model_manager_lists_cards_errors_and_switches(qtbot, model_dir, tmp_pat
     assert window.model_name == "first"
 
     assert dialog.select(model_dir / "second")
-    text = dialog.card_view.toPlainText()
-    assert "second" in text and "custom_cnn" in text and "Sensitivity 95.0 %" in text
+    text = " ".join(dialog.card_view.toPlainText().split())  # table cells on one line
+    assert "second" in text and "custom_cnn" in text
+    assert "Figures from the training hospital's validation split" in text
+    assert ("At the hospital the model was trained on (validation split), it flagged 95 % of "
+            "pneumonia cases") in text
+    assert "Not yet checked on this clinic's studies" in text
     assert "flag 95 % of pneumonia cases" in text
     with qtbot.waitSignal(window.modelReady, timeout=60000) as blocker:
         dialog.activate_button.click()
     assert blocker.args == ["second"]
     dialog.close()
+
+
+def test_locally_calibrated_model_shows_its_local_figures_first(qtbot, model_dir):
+    from pneumo_desktop.core.bundle import read_bundle
+    from pneumo_desktop.core.inference import Prediction
+    from pneumo_desktop.gui.model_manager import card_html
+    from pneumo_desktop.gui.result_panel import ResultPanel
+
+    card = read_bundle(model_dir / "second").card
+    card.validation = {"n": 741, "threshold": 0.3, "sensitivity": 0.97, "specificity": 0.99}
+    card.threshold = 0.62
+    card.threshold_rule = {"method": "local_calibration", "target": 0.95}
+    card.local = {"n": 150, "n_pneumonia": 94, "n_normal": 56, "auc": 0.964,
+                  "sensitivity": 0.957, "specificity": 0.75,
+                  "sensitivity_ci95": [0.896, 0.983], "specificity_ci95": [0.624, 0.845],
+                  "method": "Platt recalibration", "active_model": {
+                      "name": "second", "threshold": 0.3, "sensitivity": 0.99,
+                      "specificity": 0.7}}
+    panel = ResultPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_model(card, card.threshold)
+    panel.show_prediction(Prediction(probability=0.8, threshold=card.threshold))
+    local, training = panel.operating_label.text().split("\n")
+    assert local == ("Threshold 62 %. On 150 of your studies, cross-validated: it flagged 96 % "
+                     "of pneumonia cases (sensitivity, 95 % CI 90–98 %) and cleared 75 % of "
+                     "normal X-rays (specificity, 95 % CI 62–84 %).")
+    assert training == ("At the hospital the model was trained on (validation split, 741 "
+                        "studies), at the threshold set there (30 %): sensitivity 97 %, "
+                        "specificity 99 %.")
+    assert panel.figures_warning.isHidden()
+    assert "150 of your studies, cross-validated" in panel.operating_label.toolTip()
+
+    view = QTextBrowser()
+    qtbot.addWidget(view)
+    view.setHtml(card_html(model_dir / "second", card, active=False))
+    text = " ".join(view.toPlainText().split())  # table cells on one line
+    assert "Figures from 150 of your studies, cross-validated" in text
+    assert text.index("On 150 of your studies") < text.index("At the hospital the model")
+    assert "chosen on your studies to flag 95 % of pneumonia cases" in text
+    assert "The model it was adapted from (second) at its threshold of 30 %" in text
+    assert "Your studies" in text and "Not yet checked" not in text
 
 
 def test_model_manager_add_folder_reports_a_bad_bundle(qtbot, model_dir, tmp_path):

@@ -75,7 +75,12 @@ def test_calibrate_writes_a_bundle_with_cross_validated_local_figures(site, tmp_
     assert local["folds"] == 3 and "cross-validation" in local["method"]
     assert local["active_model"]["name"] == "parent"
     assert any("fewer than 30" in w for w in local["warnings"])
-    assert "fewer than 30" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fewer than 30" in err
+    # the figures it prints name their source: these studies first, the training hospital's
+    assert err.index("On 24 of your studies, cross-validated: it flagged") < \
+        err.index("At the hospital the model was trained on (validation split, 12 studies)")
+    assert "The model it was adapted from (parent)" in err
     assert bundle.card.threshold_rule["method"] == "local_calibration"
     assert 0 < bundle.card.threshold < 1
     assert bundle.card.sha256 != before.card.sha256  # the last layer carries the calibration

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 TRAINING_HOSPITAL = "at the hospital the model was trained on"
 NOT_CHECKED_WARNING = (
     "Not yet checked on this clinic's studies: run Calibrate (pneumo-desktop calibrate) on "
-    f"labelled studies from this clinic, {MIN_PER_CLASS} or more with pneumonia and "
-    f"{MIN_PER_CLASS} or more normal.")
+    f"{MIN_PER_CLASS} or more of its labelled studies with pneumonia and {MIN_PER_CLASS} or "
+    "more normal ones.")
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,12 @@ def performance_statement(card: ModelCard, threshold: float | None = None) -> St
     details = _details(card, local, validation, validation_source)
 
     if threshold is not None and abs(threshold - card.threshold) > 1e-9:
-        lines = (f"The model's own threshold is {percent(card.threshold)}; the sensitivity and "
-                 f"specificity measured at it ({source}) do not apply to this one.",)
+        if local or has_validation:
+            lines = (f"The model's own threshold is {percent(card.threshold)}; the sensitivity "
+                     f"and specificity measured at it ({source}) do not apply to this one.",)
+        else:
+            lines = (f"The model's own threshold is {percent(card.threshold)}; the model card "
+                     "gives no validated sensitivity or specificity.",)
         return Statement(source, lines, warning, details, validation_source, bool(local))
 
     lines = []
@@ -159,8 +163,8 @@ def _no_local_warning(card: ModelCard, validation: dict[str, Any]) -> str:
         few = f"only {studies} held back" if studies else "a held-back split"
         return (f"Not cross-validated: these figures come from {few}, without intervals. "
                 "For figures this clinic can rely on, run Calibrate (pneumo-desktop "
-                f"calibrate) on its labelled studies, {MIN_PER_CLASS} or more with pneumonia "
-                f"and {MIN_PER_CLASS} or more normal.")
+                f"calibrate) on {MIN_PER_CLASS} or more of its labelled studies with "
+                f"pneumonia and {MIN_PER_CLASS} or more normal ones.")
     return NOT_CHECKED_WARNING
 
 

@@ -84,9 +84,13 @@ def card_html(path: Path, card: ModelCard, active: bool) -> str:
     check_style = "" if bundle.has_learned_check else " style='color:#8a4b00'"
     validation = card.validation or {}
     statement = performance_statement(card)
-    figures = "<br>".join(html.escape(line) for line in statement.lines + statement.details)
+    figures = "<br>".join(html.escape(line) for line in statement.lines)
     warning = (f"<tr><td></td><td style='color:#8a4b00'>⚠ {html.escape(statement.warning)}"
                "</td></tr>" if statement.warning else "")
+    details = "<br>".join(html.escape(line) for line in statement.details)
+    if details:
+        warning += ("<tr><td style='color:#555;padding-right:10px'>Details</td>"
+                    f"<td>{details}</td></tr>")
     parts = [f"<h3>{html.escape(card.name)}{' (active)' if active else ''}</h3>",
              "<table>",
              f"<tr><td style='color:#555;padding-right:10px'>Architecture</td>"
