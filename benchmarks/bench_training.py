@@ -1,11 +1,13 @@
 """Training throughput (images/s) per architecture on this machine, printed as a table.
 
     python benchmarks/bench_training.py [--size 224] [--batch-size 16] [--steps 4]
-                                        [--arch NAME ...]
+                                        [--arch NAME ...] [--precision auto|float32|mixed_float16]
 
 Each architecture is compiled exactly as `pneumo-desktop train` compiles it (Adam, binary
 cross-entropy, AUC/precision/recall/accuracy), warmed up for one step, then timed over
 `--steps` training steps on random images. Inference images/s (batch 16) is printed too.
+`--precision` as `train --precision` (auto: mixed_float16 on a GPU); the backend is Keras's
+(KERAS_BACKEND, TensorFlow by default; JAX on the GPU machine that has no TensorFlow).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> None:
+    from pneumo_desktop.core import precision
     from pneumo_desktop.core.architectures import ARCHITECTURES, build_model
     from pneumo_desktop.core.backend import device_description, keras_module
 
@@ -29,10 +32,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--arch", action="append", choices=sorted(ARCHITECTURES))
+    parser.add_argument("--precision", choices=precision.CHOICES, default="auto")
     args = parser.parse_args()
     keras = keras_module()
-    print(f"device: {device_description()}, {os.cpu_count()} CPU cores, {platform.machine()}, "
-          f"image {args.size} px, batch {args.batch_size}, {args.steps} timed steps")
+    policy = precision.training_policy(args.precision, device_description())
+    print(f"device: {device_description()}, backend {keras.backend.backend()}, "
+          f"{os.cpu_count()} CPU cores, {platform.machine()}, image {args.size} px, "
+          f"batch {args.batch_size}, {args.steps} timed steps, {policy}")
     print(f"{'architecture':<18}{'params':>12}{'train img/s':>14}{'infer img/s':>14}"
           f"{'s/epoch (5216)':>16}")
     rng = np.random.default_rng(0)
@@ -40,7 +46,11 @@ def main() -> None:
     y = rng.integers(0, 2, args.batch_size).astype("float32")
     for arch in args.arch or list(ARCHITECTURES):
         model = build_model(arch, args.size)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy",
+        optimizer = keras.optimizers.Adam(1e-3)
+        if policy != precision.FLOAT32:
+            model = precision.with_policy(model, policy)
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss="binary_crossentropy",
                       metrics=[keras.metrics.AUC(name="auc"), keras.metrics.Precision(),
                                keras.metrics.Recall(), keras.metrics.BinaryAccuracy()])
         model.train_on_batch(x, y)

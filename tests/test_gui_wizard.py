@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from pneumo_desktop.core.bundle import read_bundle
 from pneumo_desktop.core.synthetic import synthetic_chest
+from pneumo_desktop.gui.gap_probe import GapProbe
 from pneumo_desktop.gui.training_wizard import TrainingWizard
 from pneumo_desktop.gui.training_worker import CHOSEN_RULE
 from tests.conftest import make_bundle
@@ -75,33 +75,6 @@ def quick_settings(w: TrainingWizard, *, scratch: bool, epochs: int = 2) -> None
     page.epochs_spin.setValue(epochs)
     page.batch_spin.setValue(8)
     page.steps_spin.setValue(3)
-
-
-class GapProbe:
-    """A 10 ms timer on the GUI thread recording the longest gap between its ticks."""
-
-    def __init__(self):
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self._tick)
-        self.last = 0.0
-        self.max_gap = 0.0
-        self.ticks = 0
-
-    def _tick(self) -> None:
-        now = time.perf_counter()
-        self.max_gap = max(self.max_gap, now - self.last)
-        self.last = now
-        self.ticks += 1
-
-    def __enter__(self) -> GapProbe:
-        self.last = time.perf_counter()
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.timer.stop()
-        self._tick()
 
 
 def test_gui_modules_do_not_import_tensorflow():
@@ -325,12 +298,13 @@ def test_closing_while_training_asks_then_cancels(qtbot, wizard, dataset):
 
 
 def test_training_error_is_shown_and_nothing_is_saved(qtbot, wizard, dataset, monkeypatch):
-    from pneumo_desktop.core import training
+    """Training fails in the compute process (tasks of tests/failing_tasks.py): the error
+    crosses back to the wizard."""
+    from pneumo_desktop.core.compute_process import ComputeProcess
+    from pneumo_desktop.gui import training_worker
 
-    def broken(*_args, **_kwargs):
-        raise OSError("No space left on device")
-
-    monkeypatch.setattr(training, "train", broken)
+    process = ComputeProcess("tests.failing_tasks")
+    monkeypatch.setattr(training_worker, "shared_process", lambda: process)
     assert check_folder(qtbot, wizard, dataset)
     wizard.next()
     quick_settings(wizard, scratch=True)
@@ -343,6 +317,7 @@ def test_training_error_is_shown_and_nothing_is_saved(qtbot, wizard, dataset, mo
     assert "Nothing was saved" in box.text()
     assert wizard.outcome is None and not wizard.models_dir.exists()
     box.accept()
+    process.close()
 
 
 def test_main_window_opens_the_wizard(qtbot, tmp_path, tiny_bundle):

@@ -194,6 +194,10 @@ class Predictor:
                 for p, cam, first, second, shape in zip(probs, cams, pre, learned, shapes,
                                                         strict=True)]
 
+    @property
+    def has_learned_check(self) -> bool:
+        return self.learned_check is not None
+
     def set_threshold(self, threshold: float) -> None:
         """Decide at `threshold` from now on (an override of the model's operating point)."""
         threshold = float(threshold)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pneumo_desktop.core import metrics
+from pneumo_desktop.core import metrics, precision
 from pneumo_desktop.core.architectures import LOGIT_LAYER, merge_into_ensemble, parse_architecture
 from pneumo_desktop.core.bundle import ModelBundle, ModelCard, read_bundle, write_bundle
 from pneumo_desktop.core.datasets import (
@@ -64,6 +64,7 @@ class TrainConfig:
     max_steps_per_epoch: int = 0  # 0 = whole epoch (tests use a few steps)
     init_seed: int | None = None  # weight initialisation and augmentation; None = seed
     ensemble_with: list[str] = field(default_factory=list)  # bundles to average with
+    precision: str = "auto"  # "auto" (mixed_float16 on a GPU, else float32), or either
 
 
 @dataclass
@@ -354,8 +355,9 @@ def _few_full_collections():
 
 
 def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallbacks,
-        val_key: str = "val"):
-    """Compile and fit `model`; restores the best weights. Returns the progress adapter."""
+        val_key: str = "val", mixed: bool = False):
+    """Compile and fit `model`; restores the best weights. Returns the progress adapter.
+    `mixed`: the model computes in float16 (see `core.precision`): the loss is scaled."""
     from pneumo_desktop.core.backend import keras_module
 
     keras = keras_module()
@@ -365,8 +367,11 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
         steps = min(steps, config.max_steps_per_epoch)
     lr = keras.optimizers.schedules.CosineDecay(
         resolve_learning_rate(config), decay_steps=max(1, steps * config.epochs), alpha=0.05)
+    optimizer = keras.optimizers.Adam(lr)
+    if mixed:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     model.compile(
-        optimizer=keras.optimizers.Adam(lr),
+        optimizer=optimizer,
         loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.AUC(name="auc"), keras.metrics.Precision(name="precision"),
                  keras.metrics.Recall(name="recall"),
@@ -509,9 +514,21 @@ def train(data_dir: str | Path, config: TrainConfig,
     data = data or prepare_data(data_dir, config, callbacks, preprocessing)
     if parent is not None and parent.has_learned_check:
         screen_with_learned_check(data, model, parent.learned_check(), callbacks)
+    device = device_description()
+    policy = precision.training_policy(config.precision, device)
+    if policy != precision.FLOAT32:
+        model = precision.with_policy(model, policy)
     callbacks.on_message(f"training {config.architecture} at {config.image_size} px on "
-                         f"{device_description()}")
-    adapter = fit(model, data, config, callbacks)
+                         f"{device} ({policy})")
+    try:
+        adapter = fit(model, data, config, callbacks, mixed=policy == precision.MIXED)
+    except Exception as exc:
+        if precision.is_out_of_memory(exc):
+            raise PneumoError(precision.out_of_memory_message(
+                device, config.batch_size, config.image_size)) from None
+        raise
+    if policy != precision.FLOAT32:  # bundles are float32: any machine scores them alike
+        model = precision.with_policy(model, precision.FLOAT32)
     ensemble_info = None
     if members:
         models = [m.load_keras_model() for m in members] + [model]
@@ -556,7 +573,8 @@ def train(data_dir: str | Path, config: TrainConfig,
         "stopped_by_user": adapter.stopped,
         "history": adapter.history,
         "seconds": round(time.perf_counter() - started, 1),
-        "device": device_description(),
+        "device": device,
+        "precision": policy,
         "fine_tuned_from": parent.name if parent else None,
         "ensemble": ensemble_info,
         "command": redacted_command(sys.argv[1:]) if "train" in sys.argv else "",

@@ -58,10 +58,14 @@ def run_app(argv: list[str] | None = None, paths: list[str] | None = None) -> in
     if missing:  # Qt will likely abort with "could not load the Qt platform plugin xcb"
         print(install_hint(missing), file=sys.stderr)
     app = make_application(argv)
+    from pneumo_desktop.core.compute_process import shared_process
     from pneumo_desktop.gui.main_window import MainWindow
 
     window = MainWindow()
     window.show()
     if paths:
         window.handle_drop([Path(p) for p in paths])
-    return app.exec()
+    try:
+        return app.exec()
+    finally:
+        shared_process().close()

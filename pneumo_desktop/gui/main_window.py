@@ -636,7 +636,7 @@ class MainWindow(QMainWindow):
         folder = paths[0] if len(paths) == 1 and paths[0].is_dir() else paths[0].parent
         self.settings.last_batch_dir = str(folder)
         self.batch_model.start(self._predictor.bundle.name, self.threshold, paths,
-                               learned=self._predictor.learned_check is not None)
+                               learned=self._predictor.has_learned_check)
         self.batch_panel.begin(0)
         self.batch_dock.show()
         self._batch_predictor = self._predictor

@@ -1,17 +1,16 @@
 """Background work for the training wizard: folder check, speed warm-up, training and saving.
 
-Each worker is a `gui.workers.Worker` run in its own QThread. TensorFlow is imported only here,
-inside `work()` (through the core), never on the GUI thread. The wizard has no training code of
-its own: it calls `core.training.prepare_data`, `train` and `save_result`.
+Each worker is a `gui.workers.Worker` run in its own QThread. The folder check decodes images
+here (no TensorFlow); the speed warm-up, training and saving run in the compute process
+(`core.compute_process`, tasks in `core.compute_tasks`), so TensorFlow never runs in the GUI's
+process and its import cannot freeze the window. The wizard has no training code of its own.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import re
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,40 +18,28 @@ import numpy as np
 from PySide6.QtCore import Signal
 
 from pneumo_desktop.core import metrics, training
-from pneumo_desktop.core.bundle import ModelCard, read_bundle
-from pneumo_desktop.core.datasets import DatasetScan, build_cache, scan_dataset
-from pneumo_desktop.core.errors import PneumoError
+from pneumo_desktop.core.bundle import ModelCard
+from pneumo_desktop.core.compute_process import ComputeProcess, RemoteCall, shared_process
+from pneumo_desktop.core.datasets import DatasetScan, scan_dataset
 from pneumo_desktop.core.training import (
-    BatchProgress,
-    EpochProgress,
     PreparedData,
     TrainConfig,
     TrainingCallbacks,
     TrainingCancelled,
     TrainingResult,
 )
+from pneumo_desktop.core.training_session import (  # noqa: F401  (the wizard's names)
+    ActiveComparison,
+    SpeedEstimate,
+    TrainingOutcome,
+    error_text,
+)
 from pneumo_desktop.gui.workers import CancellableWorker, Worker
 
 CHECK_SIZE = 32  # the folder check decodes every image at this size (fast, reduced JPEG decode)
-DECODE_SECONDS = 0.002  # reading and resizing one image (in parallel threads)
-VALIDATION_COST = 0.35  # a validation batch costs about this fraction of a training step
+POLL_SECONDS = 0.1  # how often a waiting worker forwards Stop and Cancel to the compute process
 CHOSEN_RULE = "chosen in the wizard"
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
-
-
-def load_keras():
-    """Import Keras/TensorFlow in the calling (worker) thread (the core freezes the import-time
-    objects out of the garbage collector's reach, so collections don't stall the GUI)."""
-    from pneumo_desktop.core.backend import keras_module
-
-    return keras_module()
-
-
-def error_text(exc: BaseException) -> str:
-    """The message to show: the core's own wording, or the exception type and text."""
-    if isinstance(exc, PneumoError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 def model_name_problem(name: str, models_dir: Path) -> str | None:
@@ -121,75 +108,28 @@ class FolderChecker(CancellableWorker):
 
 
 # -- speed warm-up ---------------------------------------------------------------------------
-@dataclass
-class SpeedEstimate:
-    """Seconds per training step of one architecture on this machine."""
-
-    architecture: str
-    image_size: int
-    batch_size: int
-    seconds_per_step: float
-    first_step: float  # building and compiling the step (paid once per run)
-
-    def total_seconds(self, n_train: int, n_eval: int, config: TrainConfig) -> float:
-        """Estimated duration of `config.epochs` epochs over `n_train` images, validating on
-        `n_eval` images (validation split, then the calibration and test predictions)."""
-        steps = math.ceil(n_train / max(config.batch_size, 1))
-        if config.max_steps_per_epoch:
-            steps = min(steps, config.max_steps_per_epoch)
-        eval_steps = math.ceil(n_eval / max(config.batch_size, 1))
-        step = self.seconds_per_step * config.batch_size / self.batch_size
-        per_epoch = steps * step + eval_steps * step * VALIDATION_COST
-        setup = 3 * self.first_step + DECODE_SECONDS * (n_train + n_eval)  # build, trace, read
-        return setup + config.epochs * per_epoch + 2 * eval_steps * step
-
-
-def measure_speed(architecture: str, image_size: int, batch_size: int, steps: int = 3,
-                  cancelled=lambda: False) -> SpeedEstimate | None:
-    """Time a few optimiser steps of a fresh model on random images (None when cancelled)."""
-    from pneumo_desktop.core.architectures import build_model
-
-    keras = load_keras()
-    if cancelled():
-        return None
-    model = build_model(architecture, image_size)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4),
-                  loss=keras.losses.BinaryCrossentropy(),
-                  metrics=[keras.metrics.AUC(name="auc")])
-    rng = np.random.default_rng(0)
-    x = rng.uniform(0, 255, (batch_size, image_size, image_size, 1)).astype(np.float32)
-    y = (np.arange(batch_size) % 2).astype(np.float32)
-    started = time.perf_counter()
-    model.train_on_batch(x, y)
-    first = time.perf_counter() - started
-    times = []
-    for _ in range(steps):
-        if cancelled():
-            return None
-        started = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - started)
-    return SpeedEstimate(architecture, image_size, batch_size, float(np.median(times)), first)
-
-
 class SpeedProbe(CancellableWorker):
     """Measures training speed for the duration estimate. Holds `gate` while measuring so that
-    training (which takes the gate before starting) never competes with it for the CPU."""
+    training (which takes the gate before starting) never competes with it for the device."""
 
     measured = Signal(int, object)  # request, SpeedEstimate
     failed = Signal(int, str)
 
     def __init__(self, request: int, architecture: str, image_size: int, batch_size: int,
-                 gate: threading.Lock):
+                 gate: threading.Lock, process: ComputeProcess | None = None):
         super().__init__()
         self.request = request
         self.architecture, self.image_size, self.batch_size = architecture, image_size, batch_size
         self.gate = gate
+        self.process = process or shared_process()
+
     def work(self) -> None:
         try:
             with self.gate:
-                estimate = measure_speed(self.architecture, self.image_size, self.batch_size,
-                                         cancelled=self._cancel.is_set)
+                call = self.process.call("measure_speed", self.architecture, self.image_size,
+                                         self.batch_size)
+                forward_flags(call, lambda: {"cancel"} if self.cancelled else set())
+                estimate = call.result()
         except Exception as exc:
             self.failed.emit(self.request, error_text(exc))
             return
@@ -197,56 +137,23 @@ class SpeedProbe(CancellableWorker):
             self.measured.emit(self.request, estimate)
 
 
+def forward_flags(call: RemoteCall, flags, on_event=None) -> None:
+    """Wait for `call`, passing each event to `on_event(kind, payload)` and forwarding the
+    flags that `flags()` returns ("stop", "cancel") to the task as soon as they are set."""
+    sent: set[str] = set()
+    for kind, payload in call.events(idle=POLL_SECONDS):
+        for flag in flags() - sent:
+            call.signal(flag)
+            sent.add(flag)
+        if kind != "idle" and on_event is not None:
+            on_event(kind, payload)
+
+
 # -- training ----------------------------------------------------------------------------------
-@dataclass
-class ActiveComparison:
-    """The active model scored on the new model's validation split."""
-
-    name: str
-    threshold: float
-    labels: np.ndarray | None = None
-    scores: np.ndarray | None = None
-    error: str | None = None  # why it could not be scored
-
-
-@dataclass
-class TrainingOutcome:
-    result: TrainingResult
-    comparison: ActiveComparison | None
-    val_images: int
-    val_patients: int
-
-
-class SignalCallbacks(TrainingCallbacks):
-    """Core progress -> the worker's Qt signals; Stop and Cancel read thread-safe flags."""
-
-    def __init__(self, worker: TrainingWorker):
-        self.worker = worker
-
-    def on_message(self, text: str) -> None:
-        self.worker.message.emit(text)
-
-    def on_cache_progress(self, done: int, total: int) -> None:
-        self.worker.cacheProgress.emit(done, total)
-        if self.cancel_requested():  # decoding a large folder takes a while: honour Cancel
-            raise TrainingCancelled("Training cancelled; nothing was saved")
-
-    def on_batch(self, progress: BatchProgress) -> None:
-        self.worker.batch.emit(progress)
-
-    def on_epoch(self, progress: EpochProgress) -> None:
-        self.worker.epoch.emit(progress)
-
-    def stop_requested(self) -> bool:
-        return self.worker.stop_flag.is_set()
-
-    def cancel_requested(self) -> bool:
-        return self.worker.cancel_flag.is_set()
-
-
 class TrainingWorker(Worker):
-    """Runs core `prepare_data` + `train`, then scores the active model on the same validation
-    split. Ends with exactly one of `succeeded`, `cancelled` or `failed`."""
+    """Runs `core.training_session.run_session` (prepare, train, compare with the active model)
+    in the compute process. Ends with exactly one of `succeeded`, `cancelled` or `failed`; the
+    trained model stays in the compute process until `ModelSaver` writes it."""
 
     message = Signal(str)
     stage = Signal(str)  # "waiting", "preparing", "training", "comparing"
@@ -258,13 +165,15 @@ class TrainingWorker(Worker):
     failed = Signal(str)
 
     def __init__(self, folder: str | Path, config: TrainConfig, name: str,
-                 active_model: Path | None, gate: threading.Lock | None = None):
+                 active_model: Path | None, gate: threading.Lock | None = None,
+                 process: ComputeProcess | None = None):
         super().__init__()
         self.folder = Path(folder)
         self.config = copy.deepcopy(config)
         self.name = name
         self.active_model = active_model
         self.gate = gate or threading.Lock()
+        self.process = process or shared_process()
         self.stop_flag = threading.Event()
         self.cancel_flag = threading.Event()
 
@@ -276,54 +185,39 @@ class TrainingWorker(Worker):
         """Abandon training as soon as possible; nothing is kept."""
         self.cancel_flag.set()
 
+    def _flags(self) -> set[str]:
+        return ({"stop"} if self.stop_flag.is_set() else set()) | \
+            ({"cancel"} if self.cancel_flag.is_set() else set())
+
+    def _event(self, kind: str, payload) -> None:
+        if kind == "message":
+            self.message.emit(payload)
+        elif kind == "stage":
+            self.stage.emit(payload)
+        elif kind == "cache":
+            self.cacheProgress.emit(*payload)
+        elif kind == "batch":
+            self.batch.emit(payload)
+        elif kind == "epoch":
+            self.epoch.emit(payload)
+
     def work(self) -> None:
-        callbacks = SignalCallbacks(self)
         try:
             self.stage.emit("waiting")
             with self.gate:  # let a running speed measurement end first
                 pass
-            load_keras()
-            config, preprocessing = training.resolve_parent(self.config)
-            self.stage.emit("preparing")
-            data = training.prepare_data(self.folder, config, callbacks, preprocessing)
-            if callbacks.cancel_requested():
+            if self.cancel_flag.is_set():
                 raise TrainingCancelled("Training cancelled; nothing was saved")
-            self.stage.emit("training")
-            result = training.train(self.folder, config, callbacks, name=self.name, data=data)
-            comparison = None
-            if self.active_model is not None:
-                self.stage.emit("comparing")
-                comparison = compare_active(self.active_model, data, config.image_size,
-                                            preprocessing)
-            if callbacks.cancel_requested():
-                raise TrainingCancelled("Training cancelled; nothing was saved")
+            call = self.process.call("train", str(self.folder), self.config, self.name,
+                                     str(self.active_model) if self.active_model else None)
+            forward_flags(call, self._flags, self._event)
+            outcome = call.result()
         except TrainingCancelled:
             self.cancelled.emit()
         except Exception as exc:  # shown to the user; the app and saved models are unaffected
             self.failed.emit(error_text(exc))
         else:
-            val = data.caches["val"]
-            self.succeeded.emit(TrainingOutcome(result, comparison, len(val.samples),
-                                                len({s.patient for s in val.samples})))
-
-
-def compare_active(active_model: Path, data: PreparedData, image_size: int,
-                   preprocessing: dict) -> ActiveComparison:
-    """Score the active model on `data`'s validation images (decoded again only when the active
-    model needs another size or preprocessing)."""
-    from pneumo_desktop.core.inference import Predictor
-
-    name = Path(active_model).name
-    try:
-        bundle = read_bundle(active_model)
-        name = bundle.card.name
-        val = data.caches["val"]
-        if bundle.card.input_size != image_size or bundle.card.preprocessing != preprocessing:
-            val = build_cache(val.samples, bundle.card.input_size, bundle.card.preprocessing)
-        probs, _ = Predictor(bundle).predict_inputs(val.images[..., None].astype(np.float32))
-        return ActiveComparison(name, bundle.card.threshold, val.labels.copy(), probs)
-    except Exception as exc:
-        return ActiveComparison(name, float("nan"), error=error_text(exc))
+            self.succeeded.emit(outcome)
 
 
 # -- saving ------------------------------------------------------------------------------------
@@ -343,21 +237,23 @@ def card_with_threshold(card: ModelCard, labels: np.ndarray, scores: np.ndarray,
 
 
 class ModelSaver(Worker):
-    """Writes the bundle (core `save_result`: atomic) and reads it back to verify it."""
+    """Writes the bundle in the compute process (core `save_result`: atomic) and reads it back
+    to verify it."""
 
     saved = Signal(str)  # bundle folder
     failed = Signal(str)
 
-    def __init__(self, result: TrainingResult, folder: Path):
+    def __init__(self, result: TrainingResult, folder: Path,
+                 process: ComputeProcess | None = None):
         super().__init__()
         self.result = result
         self.folder = Path(folder)
+        self.process = process or shared_process()
 
     def work(self) -> None:
         try:
-            bundle = training.save_result(self.result, self.folder)
-            read_bundle(bundle.path)
+            path = self.process.call("save_result", self.result, str(self.folder)).result()
         except Exception as exc:
             self.failed.emit(error_text(exc))
         else:
-            self.saved.emit(str(bundle.path))
+            self.saved.emit(path)

@@ -1,7 +1,8 @@
 """Background work for the GUI: QObject workers moved to their own QThreads.
 
-TensorFlow is imported only inside these workers (through the core), never on the GUI thread
-at import time. Every worker emits `finished` last, from its own thread.
+The model runs in the compute process (`core.compute_process`): these workers send it calls
+and wait for the answers, so TensorFlow is never imported in the GUI's process. Every worker
+emits `finished` last, from its own thread.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.image_io import XRayImage, load_xray
 from pneumo_desktop.gui.imaging import heat_layer
 
-if TYPE_CHECKING:  # imported lazily at run time: core.inference pulls in the model stack
+if TYPE_CHECKING:
     from pneumo_desktop.core.inference import Prediction, Predictor, ScoredFile
+    from pneumo_desktop.core.remote_predictor import RemotePredictor
+
+    AnyPredictor = Predictor | RemotePredictor  # in-process (CLI, tests) or compute process
 
 
 @dataclass
@@ -77,13 +81,14 @@ class CancellableWorker(Worker):
 
 
 class ModelLoader(Worker):
-    """Reads a bundle and builds its Predictor (imports TensorFlow on first use).
+    """Loads a bundle in the compute process (which owns TensorFlow: nothing here imports it)
+    and emits a `RemotePredictor` for it.
 
     When `path` does not exist and `fallback_dirs` are given, the first usable bundle found
     there is loaded instead (a fresh install without the shipped model still starts).
     """
 
-    loaded = Signal(int, object, str)  # request, Predictor, device description
+    loaded = Signal(int, object, str)  # request, RemotePredictor, device description
     failed = Signal(int, str, str)  # request, bundle path, message
 
     def __init__(self, request: int, path: str | Path, *, batch_size: int = 16,
@@ -95,27 +100,13 @@ class ModelLoader(Worker):
         self.threshold = threshold
         self.fallback_dirs = fallback_dirs
 
-    def _resolve(self) -> Path:
-        from pneumo_desktop.core.bundle import ModelBundle, list_bundles
-
-        if self.path.is_dir() or self.fallback_dirs is None:
-            return self.path
-        for path, entry in list_bundles(self.fallback_dirs):
-            if isinstance(entry, ModelBundle):
-                return path
-        raise PneumoError(f"No model found: {self.path} is missing and no usable model is in "
-                          f"{', '.join(str(d) for d in self.fallback_dirs)}")
-
     def work(self) -> None:
-        from pneumo_desktop.core.bundle import read_bundle
+        from pneumo_desktop.core.compute_process import shared_process
+        from pneumo_desktop.core.remote_predictor import load_remote
 
         try:
-            bundle = read_bundle(self._resolve())
-            from pneumo_desktop.core.backend import device_description
-            from pneumo_desktop.core.inference import Predictor
-
-            predictor = Predictor(bundle, batch_size=self.batch_size, threshold=self.threshold)
-            device = device_description()
+            predictor = load_remote(shared_process(), self.path, batch_size=self.batch_size,
+                                    threshold=self.threshold, fallback_dirs=self.fallback_dirs)
         except PneumoError as exc:
             self.failed.emit(self.request, str(self.path), str(exc))
         except Exception as exc:  # a broken install or model must not take the app down
@@ -123,10 +114,10 @@ class ModelLoader(Worker):
                              f"{self.path.name}: the model cannot be loaded "
                              f"({type(exc).__name__}: {exc})")
         else:
-            self.loaded.emit(self.request, predictor, device)
+            self.loaded.emit(self.request, predictor, predictor.device)
 
 
-def score_image(predictor: Predictor, path: Path, image: XRayImage) -> Prediction:
+def score_image(predictor: AnyPredictor, path: Path, image: XRayImage) -> Prediction:
     """Score a study exactly as batch scoring does, so the viewer and the table agree (the
     input check's verdict included, in `Prediction.refusal`)."""
     return predictor.score_path(path, image=image)[1]
@@ -139,7 +130,7 @@ class ImageScorer(Worker):
     scored = Signal(object)  # ImageResult
     failed = Signal(int, str, str)  # request, path, message
 
-    def __init__(self, request: int, path: str | Path, predictor: Predictor | None, *,
+    def __init__(self, request: int, path: str | Path, predictor: AnyPredictor | None, *,
                  include_patient: bool = False, image: XRayImage | None = None):
         super().__init__()
         self.request = request
@@ -177,7 +168,7 @@ class BatchScorer(CancellableWorker):
     done = Signal(int, int, bool)  # scored, failed, cancelled
     crashed = Signal(str)
 
-    def __init__(self, predictor: Predictor, inputs: list[str | Path], *,
+    def __init__(self, predictor: AnyPredictor, inputs: list[str | Path], *,
                  emit_interval: float = 0.1):
         super().__init__()
         self.predictor = predictor
@@ -220,7 +211,7 @@ class ReportWriter(CancellableWorker):
     written = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, path: str | Path, data: Any, predictor: Predictor | None):
+    def __init__(self, path: str | Path, data: Any, predictor: AnyPredictor | None):
         super().__init__()
         self.path = Path(path)
         self.data = data
