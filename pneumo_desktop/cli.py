@@ -106,6 +106,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--holdout", action="append", default=[],
                        help="the holdout folder(s) the model was trained with")
 
+    receive = sub.add_parser("receive", help="receive studies from an X-ray machine or PACS "
+                                             "(DICOM C-STORE) and score them as they arrive")
+    receive.add_argument("--port", type=int, default=11112, help="TCP port (default 11112)")
+    receive.add_argument("--ae", default="PNEUMO", help="this receiver's AE title")
+    receive.add_argument("--out", required=True,
+                         help="folder for the stored studies and results.csv")
+    receive.add_argument("--model", help="model bundle folder (default: the shipped model)")
+    receive.add_argument("--allow", nargs="+", action="extend", default=[], metavar="AE",
+                         help="accept only these calling AE titles")
+    receive.add_argument("--watch", action="append", default=[], metavar="FOLDER",
+                         help="also score new files dropped into this folder")
+    receive.add_argument("--host", default="", help="address to listen on (default: all)")
+    receive.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+
     sub.add_parser("self-test", help="load the default model and score a synthetic image")
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
@@ -122,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
-                "input-check": _input_check, "calibrate": _calibrate,
+                "input-check": _input_check, "calibrate": _calibrate, "receive": _receive,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.core.errors import PneumoError
 
@@ -248,6 +262,45 @@ def _input_check(args) -> int:
 
     bundle = refit_input_check(args.data, args.model, PrintingCallbacks(), args.holdout)
     print(f"saved the learned input check in {bundle.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _receive(args) -> int:
+    """Store and score arriving studies until SIGINT/SIGTERM; then finish the study in flight."""
+    import signal
+    import threading
+
+    from pneumo_desktop.core.inference import Predictor
+    from pneumo_desktop.core.intake import predictor_scorer
+    from pneumo_desktop.core.receiving import ReceivingConfig, ReceivingService, outcome_line
+
+    if not 0 <= args.port <= 65535:
+        print("error: --port must be between 0 and 65535", file=sys.stderr)
+        return EXIT_USAGE
+    config = ReceivingConfig(Path(args.out), args.ae, args.port, args.host, args.allow,
+                             [Path(w) for w in args.watch],
+                             audit_path=Path(args.audit_log) if args.audit_log else None)
+    predictor = Predictor(_bundle(args.model))
+    service = ReceivingService(config, predictor_scorer(predictor),
+                               on_outcome=lambda a, o: print(outcome_line(a, o), flush=True))
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        recovered = service.start()
+    except OSError as exc:
+        service.stop()
+        print(f"error: cannot start the receiver: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"receiving as {args.ae} on port {service.port}, storing in {service.out_dir}"
+          f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}; audit log "
+          f"{service.audit.path}; {len(recovered)} left from before; Ctrl-C stops",
+          file=sys.stderr, flush=True)
+    while not stop.wait(0.5):
+        pass
+    left = service.stop()
+    print(f"stopped{f'; {left} stored studies will be scored at the next start' if left else ''}",
+          file=sys.stderr)
     return EXIT_OK
 
 
