@@ -85,6 +85,11 @@ class Outcome:
 Scorer = Callable[[list[Path]], Iterable[Outcome]]
 
 
+class ScoringUnavailable(Exception):
+    """Raised by a Scorer that cannot score now (no model, shutting down): the batch gets no
+    outcome and stays `received` in the log, to be scored by `recover()` at the next start."""
+
+
 def model_version(bundle) -> str:
     """A bundle's version as the log records it: the first 12 hex digits of its sha256."""
     return f"sha256:{bundle.card.sha256[:12]}" if bundle.card.sha256 else ""
@@ -290,6 +295,9 @@ class IntakePipeline:
             outcomes = list(self.scorer(paths))
             if len(outcomes) != len(batch):
                 raise RuntimeError(f"{len(outcomes)} results for {len(batch)} studies")
+        except ScoringUnavailable:
+            log.warning("%d studies left unscored until the next start", len(batch))
+            return
         except Exception as exc:  # a scorer failure must not lose the studies silently
             log.exception("scoring failed")
             outcomes = [failed_outcome(p, f"not scored: scoring failed ({exc})") for p in paths]

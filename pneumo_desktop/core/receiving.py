@@ -19,10 +19,16 @@ from pneumo_desktop.core.intake import (
     describe,
     sha256_file,
 )
+from pneumo_desktop.core.paths import user_data_dir
 from pneumo_desktop.core.receiver import DEFAULT_AE_TITLE, DEFAULT_PORT, StorageReceiver
 from pneumo_desktop.core.watch_folder import WatchFolder
 
 RESULTS_NAME = "results.csv"
+
+
+def default_receive_dir() -> Path:
+    """Where the app stores received studies unless told otherwise."""
+    return user_data_dir() / "received"
 RECOVERED_SOURCE = "DICOM (stored before a restart)"
 
 
@@ -76,7 +82,10 @@ class ReceivingService:
     def start(self) -> list[Arrival]:
         """Recover what an earlier run left unscored, then accept; returns the recovered."""
         self.pipeline.start()
-        recovered = self.pipeline.recover() + self._stored_not_logged()
+        recovered = self.pipeline.recover()
+        for arrival in recovered if self.on_arrival else ():
+            self.on_arrival(arrival)
+        recovered += self._stored_not_logged()
         if self.receiver:
             self.receiver.start()
         for watcher in self.watchers:
