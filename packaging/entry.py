@@ -73,6 +73,18 @@ def bundle_check() -> int:
     import matplotlib
 
     print(f"matplotlib {matplotlib.__version__}, backend {matplotlib.get_backend()}")
+
+    # The GUI runs TensorFlow in a spawned compute process: the frozen executable must start
+    # itself as that child (multiprocessing.freeze_support) and answer a call.
+    from pneumo_desktop.core.compute_process import ComputeProcess
+
+    process = ComputeProcess()
+    try:
+        print(f"compute process: {process.call('device').result()}")
+    except Exception as exc:
+        failures.append(f"compute process: {type(exc).__name__}: {exc}")
+    finally:
+        process.close()
     for failure in failures:
         print(f"FAIL {failure}")
     print("bundle check ok" if not failures else f"bundle check FAILED ({len(failures)})")
@@ -80,7 +92,7 @@ def bundle_check() -> int:
 
 
 if __name__ == "__main__":
-    # Harmless today (the app uses threads only); required if a process pool is ever added.
+    # Required: the GUI's compute process (TensorFlow) is this executable, spawned again.
     multiprocessing.freeze_support()
     # Quiet TensorFlow's C++ start-up chatter unless the user asks for it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -5,6 +5,10 @@ Slow (builds everything, about 5 minutes on 2 cores), so it runs only when selec
     python -m pytest -m packaging
 
 PNEUMO_PACKAGING_PREBUILT=dist checks the artifacts already in dist/ instead of building.
+
+The GPU flavour (`packaging/build.sh --gpu`: TensorFlow's CUDA build with the CUDA 12
+libraries, a 3 GB download) is built and checked too only with PNEUMO_TEST_GPU_INSTALLER=1;
+the same tests run on it, without a GPU (TensorFlow falls back to the CPU).
 """
 
 from __future__ import annotations
@@ -27,7 +31,13 @@ pytestmark = pytest.mark.packaging
 REPO = Path(__file__).resolve().parents[1]
 NAME = "pneumo-desktop"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]["version"]
-BUILD_TIMEOUT_S = 1800
+BUILD_TIMEOUT_S = {"cpu": 1800, "gpu": 3600}
+#: the CUDA libraries of tensorflow[and-cuda] the GPU bundle must hold (under _internal/nvidia)
+CUDA_LIBRARIES = ("cuda_runtime/lib/libcudart.so.12", "cublas/lib/libcublas.so.12",
+                  "cublas/lib/libcublasLt.so.12", "cudnn/lib/libcudnn.so.9",
+                  "cufft/lib/libcufft.so.11", "curand/lib/libcurand.so.10",
+                  "cusolver/lib/libcusolver.so.11", "cusparse/lib/libcusparse.so.12",
+                  "nccl/lib/libnccl.so.2", "nvjitlink/lib/libnvJitLink.so.12")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -40,9 +50,15 @@ def _selected(request):
         pytest.skip("the packaging test builds the Linux bundle and .deb")
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> dict[str, Path]:
-    """Run packaging/build.sh once (or take PNEUMO_PACKAGING_PREBUILT); the artifacts."""
+@pytest.fixture(scope="module", params=["cpu", "gpu"])
+def built(request, tmp_path_factory) -> dict:
+    """Run packaging/build.sh once per flavour (or take PNEUMO_PACKAGING_PREBUILT); the
+    artifacts."""
+    flavour = request.param
+    if flavour == "gpu" and os.environ.get("PNEUMO_TEST_GPU_INSTALLER") != "1":
+        pytest.skip("the GPU installer downloads 3 GB of CUDA libraries and takes about "
+                    "20 minutes: set PNEUMO_TEST_GPU_INSTALLER=1 to build and check it")
+    package = NAME if flavour == "cpu" else f"{NAME}-gpu"
     prebuilt = os.environ.get("PNEUMO_PACKAGING_PREBUILT")
     if prebuilt:
         dist = (REPO / prebuilt).resolve()
@@ -51,10 +67,13 @@ def built(tmp_path_factory) -> dict[str, Path]:
             pytest.skip("PyInstaller is not installed (pip install -e '.[build]')")
         if shutil.which("dpkg-deb") is None:
             pytest.skip("dpkg-deb is not installed (apt-get install dpkg)")
-        scratch = tmp_path_factory.mktemp("release")
+        scratch = tmp_path_factory.mktemp(f"release-{flavour}")
         dist = scratch / "dist"
+        # Build venvs (made when this interpreter's TensorFlow is not the flavour's) are kept
+        # between runs in build/packaging-venvs/.
         env = {**os.environ, "PYTHON": sys.executable, "PNEUMO_DIST_DIR": str(dist),
-               "PNEUMO_WORK_DIR": str(scratch / "build")}
+               "PNEUMO_WORK_DIR": str(scratch / "build"),
+               "PNEUMO_VENV_DIR": str(REPO / "build" / "packaging-venvs")}
         if not (REPO / "models" / "default" / "model.keras").is_file():
             # The shipped model is not there yet: package a small stand-in bundle.
             from conftest import make_bundle
@@ -62,22 +81,25 @@ def built(tmp_path_factory) -> dict[str, Path]:
             make_bundle(scratch / "models" / "default", arch="compact_cnn", size=224,
                         name="packaging-test-stand-in")
             env["PNEUMO_MODELS_DIR"] = str(scratch / "models")
+        command = ["bash", str(REPO / "packaging" / "build.sh")]
+        if flavour == "gpu":
+            command.append("--gpu")
         started = time.perf_counter()
-        result = subprocess.run(["bash", str(REPO / "packaging" / "build.sh")], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=BUILD_TIMEOUT_S[flavour])
         seconds = time.perf_counter() - started
-        print(f"packaging/build.sh: {seconds:.0f} s")
+        print(f"packaging/build.sh{' --gpu' if flavour == 'gpu' else ''}: {seconds:.0f} s")
         assert result.returncode == 0, (f"build.sh failed ({result.returncode}):\n"
                                         f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
     artifacts = {
-        "bundle": dist / NAME,
-        "exe": dist / NAME / NAME,
-        "tarball": dist / f"{NAME}-{VERSION}-linux-x86_64.tar.gz",
-        "deb": dist / f"{NAME}_{VERSION}_amd64.deb",
+        "bundle": dist / package,
+        "exe": dist / package / NAME,
+        "tarball": dist / f"{package}-{VERSION}-linux-x86_64.tar.gz",
+        "deb": dist / f"{package}_{VERSION}_amd64.deb",
     }
     for key, path in artifacts.items():
         assert path.exists(), f"{key}: {path} was not built"
-    return artifacts
+    return {**artifacts, "flavour": flavour, "package": package}
 
 
 def _bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -120,6 +142,7 @@ def test_self_test_in_a_bare_environment_without_network(built, tmp_path):
     assert "FAIL" not in result.stdout
     assert result.stdout.count("\nok ") == 4
     assert "learned input check: present" in result.stdout
+    assert "device: CPU" in result.stdout or "device: GPU" in result.stdout
 
 
 def test_every_module_imports_and_dicom_codecs_are_found_frozen(built, tmp_path):
@@ -128,6 +151,8 @@ def test_every_module_imports_and_dicom_codecs_are_found_frozen(built, tmp_path)
     result = _run([str(built["exe"])], _bare_env(tmp_path, PNEUMO_BUNDLE_CHECK="1"))
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr[-4000:]}"
     assert "bundle check ok" in result.stdout
+    # the GUI's compute process: the frozen executable spawned itself and answered
+    assert re.search(r"compute process: (CPU|GPU)", result.stdout)
     assert re.search(r"JPEG-LS Lossless Image Compression\): .*pylibjpeg", result.stdout)
     assert re.search(r"JPEG 2000 Image Compression\): .*pylibjpeg", result.stdout)
 
@@ -190,6 +215,25 @@ def test_bundle_leaves_out_unused_and_network_parts(built):
     assert not [m for m in modules if m.startswith("keras.src.") and m.endswith("_test")]
 
 
+def test_bundle_holds_the_flavours_tensorflow(built):
+    """CPU installer: tensorflow-cpu, no CUDA library (its size stays that of before the dev
+    install moved to the CUDA build). GPU installer: the CUDA build with the CUDA 12
+    libraries tensorflow[and-cuda] brings."""
+    internal = built["bundle"] / "_internal"
+    cpu_meta = list(internal.glob("tensorflow_cpu-*.dist-info"))
+    cuda_meta = list(internal.glob("tensorflow-[0-9]*.dist-info"))
+    nvidia = sorted(str(path.relative_to(internal)) for path in internal.rglob("lib*.so*")
+                    if "nvidia" in path.relative_to(internal).parts)
+    if built["flavour"] == "cpu":
+        assert cpu_meta and not cuda_meta, (cpu_meta, cuda_meta)
+        assert not nvidia, nvidia[:20]
+        assert not (internal / "nvidia").exists()
+    else:
+        assert cuda_meta and not cpu_meta, (cpu_meta, cuda_meta)
+        missing = [lib for lib in CUDA_LIBRARIES if not (internal / "nvidia" / lib).exists()]
+        assert not missing, f"CUDA libraries missing from the GPU bundle: {missing}"
+
+
 def test_deb_contents_and_control(built, tmp_path):
     listing = subprocess.run(["dpkg-deb", "-c", str(built["deb"])], capture_output=True,
                              text=True, check=True, timeout=300).stdout
@@ -203,7 +247,7 @@ def test_deb_contents_and_control(built, tmp_path):
                  f"/usr/share/icons/hicolor/scalable/apps/{NAME}.svg",
                  f"/opt/{NAME}/{NAME}", f"/opt/{NAME}/_internal/models/default/model.keras",
                  f"/opt/{NAME}/_internal/models/default/model.json",
-                 f"/usr/share/doc/{NAME}/copyright"):
+                 f"/usr/share/doc/{built['package']}/copyright"):
         assert path in entries, f"{path} not in the .deb"
     assert entries[f"/usr/bin/{NAME}"].startswith("-rwxr-xr-x")
     assert entries[f"/opt/{NAME}/{NAME}"].startswith("-rwxr-xr-x")
@@ -214,7 +258,10 @@ def test_deb_contents_and_control(built, tmp_path):
         return subprocess.run(["dpkg-deb", "-f", str(built["deb"]), name], capture_output=True,
                               text=True, check=True).stdout.strip()
 
-    assert field("Package") == NAME
+    assert field("Package") == built["package"]
+    # Both flavours install /opt/pneumo-desktop: installing one replaces the other.
+    other = f"{NAME}-gpu" if built["flavour"] == "cpu" else NAME
+    assert field("Conflicts") == other and field("Replaces") == other
     assert field("Version") == VERSION
     assert field("Architecture") == "amd64"
     depends = field("Depends")
@@ -241,8 +288,9 @@ def test_deb_contents_and_control(built, tmp_path):
 def test_tarball_holds_the_bundle(built):
     names = subprocess.run(["tar", "-tzf", str(built["tarball"])], capture_output=True,
                            text=True, check=True, timeout=600).stdout.splitlines()
-    assert f"{NAME}/{NAME}" in names
-    assert f"{NAME}/_internal/models/default/model.keras" in names
+    folder = built["package"]
+    assert f"{folder}/{NAME}" in names
+    assert f"{folder}/_internal/models/default/model.keras" in names
 
 
 def test_gui_starts_from_the_bundle_under_xvfb(built, tmp_path):
