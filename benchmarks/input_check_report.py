@@ -56,42 +56,10 @@ def make_wrong_files(data: Path, folder: Path) -> list[tuple[Path, str]]:
     return out
 
 
-def shifted(pixels: np.ndarray, name: str) -> np.ndarray:
-    """A real film as another machine, exposure or framing might give it."""
-    h, w = pixels.shape
-    x = pixels.astype(np.float32)
-    if name.startswith("gamma"):
-        x = 255.0 * (x / 255.0) ** float(name[5:])
-    elif name.startswith("contrast"):
-        x = (x - x.mean()) * float(name[8:]) + x.mean()
-    elif name == "blur":
-        x = cv2.GaussianBlur(x, (0, 0), 0.004 * max(h, w))
-    elif name == "resolution / 4":
-        x = cv2.resize(cv2.resize(x, (w // 4, h // 4), interpolation=cv2.INTER_AREA), (w, h))
-    elif name == "noise":
-        x = x + np.random.default_rng(0).normal(0, 8, x.shape)
-    elif name == "CLAHE":
-        x = cv2.createCLAHE(2.0, (8, 8)).apply(pixels).astype(np.float32)
-    elif name == "histogram equalised":
-        x = cv2.equalizeHist(pixels).astype(np.float32)
-    elif name == "black border 8 %":
-        x = cv2.copyMakeBorder(x, h // 12, h // 12, w // 12, w // 12, cv2.BORDER_CONSTANT,
-                               value=0)
-    elif name == "crop 85 %":
-        x = x[int(0.075 * h):int(0.925 * h), int(0.075 * w):int(0.925 * w)]
-    elif name == "rotated 10°":
-        x = cv2.warpAffine(x, cv2.getRotationMatrix2D((w / 2, h / 2), 10, 1), (w, h))
-    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
-
-
-SHIFTS = ("as is", "gamma0.6", "gamma1.6", "contrast0.7", "contrast1.3", "blur",
-          "resolution / 4", "noise", "CLAHE", "histogram equalised", "black border 8 %",
-          "crop 85 %", "rotated 10°")
-
-
 def print_shifts(predictor, paths: list[Path]) -> None:
     """Refusal rate of real chest films changed as other machines might change them."""
     from pneumo_desktop.core.image_io import load_xray
+    from pneumo_desktop.core.site_shift import SHIFTS, shifted
 
     films = [load_xray(p, min_side=512).pixels for p in paths]
     print("\n| the 120 native films, changed | refused |\n|---|---|")
@@ -99,18 +67,6 @@ def print_shifts(predictor, paths: list[Path]) -> None:
         predictions = predictor.predict_images([shifted(f, name) for f in films])
         refused = sum(p.refusal is not None for p in predictions)
         print(f"| {name} | {refused} ({refused / len(films):.1%}) |")
-
-
-def split_images(data: Path, card) -> dict[str, list[Path]]:
-    """The model card's patient-level validation and test splits of the 224 px training set."""
-    from pneumo_desktop.core.datasets import patient_split, scan_dataset
-
-    config = card.training.get("config", {})
-    holdout = [data / "chest_xray_native" / "train"] if config.get("holdout") else []
-    scan = scan_dataset(data / "chest_xray_224" / "train", holdout)
-    splits = patient_split(scan.samples, config.get("val_fraction", 0.15),
-                           config.get("test_fraction", 0.15), config.get("seed", 42))
-    return {k: [s.path for s in v] for k, v in splits.items() if k != "train"}
 
 
 def main() -> None:
@@ -121,6 +77,7 @@ def main() -> None:
     data = Path(args.data)
 
     from pneumo_desktop.core.bundle import read_bundle
+    from pneumo_desktop.core.evaluation import home_splits
     from pneumo_desktop.core.inference import Predictor
 
     bundle = read_bundle(args.model)
@@ -128,7 +85,7 @@ def main() -> None:
     print(f"model {bundle.name}; learned check: "
           f"{'yes' if bundle.has_learned_check else 'missing'}\n")
 
-    sets = split_images(data, bundle.card)
+    sets = home_splits(data, bundle.card)
     sets["native (120 studies)"] = sorted((data / "chest_xray_native").rglob("*.jpeg"))
     sets["real chest DICOMs"] = sorted((data / "dicom").iterdir())
     print("| real chest films | n | refused | reasons |\n|---|---|---|---|")

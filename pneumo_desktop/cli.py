@@ -78,6 +78,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--ensemble-with", action="append", default=[], metavar="DIR",
                        help="average the new model with this bundle (same split; repeatable)")
     train.add_argument("--init-seed", type=int, help="weight-initialisation seed (default --seed)")
+    train.add_argument("--border-masking", type=float, default=0.0, metavar="P",
+                       help="mask each side of a training image with probability P (a band up "
+                            "to 15 %% of the side, filled with the mean grey): the neck, "
+                            "markers and labels then carry no signal (default 0: off)")
     train.add_argument("--precision", choices=["auto", "float32", "mixed_float16"],
                        default="auto", help="compute precision while training (auto: "
                                             "mixed_float16 on a GPU, float32 on the CPU); the "
@@ -204,7 +208,8 @@ def _train(args) -> int:
         target_sensitivity=args.target_sensitivity, val_fraction=args.val_fraction,
         test_fraction=args.test_fraction, init_from=args.init_from, folds=args.folds,
         equalize=args.equalize, holdout=args.holdout, limit=args.limit,
-        ensemble_with=args.ensemble_with, init_seed=args.init_seed, precision=args.precision)
+        ensemble_with=args.ensemble_with, init_seed=args.init_seed, precision=args.precision,
+        border_masking=args.border_masking)
     return run_training_cli(args.data, args.out, config, name=args.name)
 
 

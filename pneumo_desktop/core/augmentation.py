@@ -2,14 +2,47 @@
 
 Horizontal flips are off: the heart is on the left. Photometric changes (gamma, contrast, blur,
 sharpening, noise, resolution loss) imitate other detectors, exposures and resamplings, which
-is what differs between clinics.
+is what differs between clinics. Border masking fills random bands along the edges (where the
+neck, shoulders, side markers and labels are, and no lung) with the image's mean grey, so they
+carry no signal the model could learn instead of the lungs (issue 10's shortcut).
 """
 
 from __future__ import annotations
 
+MAX_BAND = 0.15  # border masking: a band is up to this fraction of the side
 
-def make_augmenter(image_size: int, strength: float = 1.0):
-    """A function (B, S, S, 1) float 0..255 -> same, for `dataset.map` after batching."""
+
+def border_masks(shape, probability: float, max_band: float = MAX_BAND, seed=None):
+    """(B, S, S, 1) float masks, 1 where an image keeps its pixels: each of the four sides is
+    masked with `probability`, over a band of uniform width up to `max_band` of the side."""
+    import tensorflow as tf
+
+    batch, height, width = shape[0], shape[1], shape[2]
+    draws = (tf.random.uniform((batch, 8)) if seed is None else
+             tf.random.stateless_uniform((batch, 8), seed=seed))  # seed: (int, int)
+    on = tf.cast(draws[:, :4] < probability, tf.float32)
+    widths = draws[:, 4:] * max_band * on  # top, bottom, left, right
+    rows = (tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32)
+    cols = (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32)
+    keep_rows = tf.cast((rows[None] >= widths[:, 0:1]) & (rows[None] <= 1 - widths[:, 1:2]),
+                        tf.float32)
+    keep_cols = tf.cast((cols[None] >= widths[:, 2:3]) & (cols[None] <= 1 - widths[:, 3:4]),
+                        tf.float32)
+    return (keep_rows[:, :, None] * keep_cols[:, None, :])[..., None]
+
+
+def mask_borders_randomly(x, probability: float, max_band: float = MAX_BAND, seed=None):
+    """Images (B, S, S, 1) with random border bands filled with each image's mean."""
+    import tensorflow as tf
+
+    keep = border_masks(tf.shape(x), probability, max_band, seed)
+    mean = tf.reduce_mean(x, axis=(1, 2, 3), keepdims=True)
+    return x * keep + mean * (1.0 - keep)
+
+
+def make_augmenter(image_size: int, strength: float = 1.0, border_masking: float = 0.0):
+    """A function (B, S, S, 1) float 0..255 -> same, for `dataset.map` after batching.
+    `border_masking`: probability that each side gets a masked band (0: never)."""
     import keras
     import tensorflow as tf
 
@@ -48,6 +81,9 @@ def make_augmenter(image_size: int, strength: float = 1.0):
         return tf.clip_by_value(x + noise, 0.0, 1.0) * 255.0
 
     def augment(images, labels):
-        return photometric(geometric(images, training=True)), labels
+        x = photometric(geometric(images, training=True))
+        if border_masking > 0:
+            x = mask_borders_randomly(x, border_masking)
+        return x, labels
 
     return augment

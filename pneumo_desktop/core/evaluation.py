@@ -56,6 +56,20 @@ def evaluate_folder(data_dir: str | Path, bundle: ModelBundle, threshold: float 
     return report
 
 
+def home_splits(data_root: str | Path, card) -> dict[str, list[Path]]:
+    """The model card's patient-level validation and test splits of the 224 px training set
+    (`data_root` is ../shared/data), rebuilt from the card's split settings."""
+    from pneumo_desktop.core.datasets import patient_split
+
+    data_root = Path(data_root)
+    config = card.training.get("config", {})
+    holdout = [data_root / "chest_xray_native" / "train"] if config.get("holdout") else []
+    scan = scan_dataset(data_root / "chest_xray_224" / "train", holdout)
+    splits = patient_split(scan.samples, config.get("val_fraction", 0.15),
+                           config.get("test_fraction", 0.15), config.get("seed", 42))
+    return {k: [s.path for s in v] for k, v in splits.items() if k != "train"}
+
+
 def save_plots(report: dict[str, Any], folder: str | Path, bundle: ModelBundle | None = None
                ) -> list[Path]:
     """ROC curve, confusion matrix and (if the card has them) training curves as PNGs."""

@@ -57,6 +57,7 @@ class TrainConfig:
     limit: int = 0  # at most this many images (quick runs); 0 = all
     augment: bool = True
     augment_strength: float = 1.0
+    border_masking: float = 0.0  # probability that each side of a training image is masked
     class_weighting: bool = True
     label_smoothing: float = 0.05
     patience: int = 6
@@ -194,7 +195,8 @@ def _datasets(cache: ImageCache, config: TrainConfig, training: bool):
     if training and config.augment:
         from pneumo_desktop.core.augmentation import make_augmenter
 
-        ds = ds.map(make_augmenter(config.image_size, config.augment_strength),
+        ds = ds.map(make_augmenter(config.image_size, config.augment_strength,
+                                   config.border_masking),
                     num_parallel_calls=tf.data.AUTOTUNE)
     if training and config.max_steps_per_epoch:
         ds = ds.take(config.max_steps_per_epoch)
