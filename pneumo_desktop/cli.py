@@ -86,6 +86,20 @@ def _parser() -> argparse.ArgumentParser:
                        default="auto", help="compute precision while training (auto: "
                                             "mixed_float16 on a GPU, float32 on the CPU); the "
                                             "saved model is float32 either way")
+    tune = train.add_argument_group(
+        "fine-tuning (--init-from) on a clinic's small set; defaults: the measured recipe")
+    tune.add_argument("--trainable", choices=["head", "top", "all"], default="top",
+                      help="layers that learn: the dense head, the last block of each member "
+                           "and the head (default), or all")
+    tune.add_argument("--train-batch-norm", action="store_true",
+                      help="let batch norm re-estimate its statistics (default: frozen)")
+    tune.add_argument("--cross-fit-folds", type=int, default=5,
+                      help="k-fold by patient for the out-of-fold threshold and figures, then "
+                           "a final model on every study; 0: the old validation-split route")
+    tune.add_argument("--inner-val-fraction", type=float, default=0.2,
+                      help="inner split whose validation loss picks each fold's epochs")
+    tune.add_argument("--fine-tune-augment", type=float, default=0.5, metavar="STRENGTH",
+                      help="augmentation strength when fine-tuning (from scratch: 1)")
 
     evaluate = sub.add_parser("evaluate", help="evaluate a model on a labelled folder")
     evaluate.add_argument("data")
@@ -209,6 +223,9 @@ def _train(args) -> int:
         test_fraction=args.test_fraction, init_from=args.init_from, folds=args.folds,
         equalize=args.equalize, holdout=args.holdout, limit=args.limit,
         ensemble_with=args.ensemble_with, init_seed=args.init_seed, precision=args.precision,
+        trainable=args.trainable, freeze_batch_norm=not args.train_batch_norm,
+        cross_fit_folds=args.cross_fit_folds, inner_val_fraction=args.inner_val_fraction,
+        fine_tune_augment_strength=args.fine_tune_augment,
         border_masking=args.border_masking)
     return run_training_cli(args.data, args.out, config, name=args.name)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import Any
@@ -94,32 +95,22 @@ def score_local_studies(bundle: ModelBundle, data_dir: str | Path, progress=None
     return np.array(labels, bool), np.array(logits), kept, refused, unreadable
 
 
-def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, *,
-              target: float = 0.95, folds: int = 5, seed: int = 42, name: str | None = None,
-              log=lambda text: print(text, file=sys.stderr)) -> ModelBundle:
-    """Recalibrate `model_dir` on the labelled studies in `data_dir`; write `out_dir`."""
-    from pneumo_desktop.core.figures_source import performance_statement
-    from pneumo_desktop.core.training import fold_calibration
-
-    if not 0.5 <= target < 1:
-        raise PneumoError(f"Target sensitivity {target} must be between 0.5 and 1")
-    bundle = read_bundle(model_dir)
-    labels, logits, samples, refused, unreadable = score_local_studies(bundle, data_dir)
+def size_checks(labels: np.ndarray, what: str = "calibrate") -> list[str]:
+    """Warnings for a small local set; raises when too small to fit anything."""
     n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    log(f"{len(labels)} studies scored ({n_pos} pneumonia, {n_neg} normal); {refused} refused "
-        f"by the input check, {unreadable} unreadable")
     if min(n_pos, n_neg) < MIN_TO_CALIBRATE:
-        raise PneumoError(f"Too few studies to calibrate: {n_pos} pneumonia, {n_neg} normal "
+        raise PneumoError(f"Too few studies to {what}: {n_pos} pneumonia, {n_neg} normal "
                           f"(at least {MIN_TO_CALIBRATE} of each)")
-    warnings = []
     if min(n_pos, n_neg) < MIN_PER_CLASS:
-        warnings.append(f"fewer than {MIN_PER_CLASS} studies of a class ({n_pos} pneumonia, "
-                        f"{n_neg} normal): the figures are uncertain, see the intervals")
-    for text in warnings:
-        log(f"warning: {text}")
+        return [f"fewer than {MIN_PER_CLASS} studies of a class ({n_pos} pneumonia, "
+                f"{n_neg} normal): the figures are uncertain, see the intervals"]
+    return []
 
-    # out-of-fold decisions: calibration and threshold fitted without the fold's patients
-    folds = max(2, min(folds, n_pos, n_neg))
+
+def cross_validated_decisions(labels: np.ndarray, logits: np.ndarray, samples: list,
+                              folds: int, seed: int, target: float) -> np.ndarray:
+    """Out-of-fold decisions: for each patient fold, calibration and threshold are fitted on
+    the other folds' studies and applied to this fold's."""
     index = {id(s): i for i, s in enumerate(samples)}
     decisions = np.zeros(len(labels), bool)
     for train, held in patient_folds(samples, folds, seed):
@@ -127,24 +118,73 @@ def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, 
         te = [index[id(s)] for s in held]
         a, b, threshold = fit_operating_point(labels[tr], logits[tr], target)
         decisions[te] = metrics.sigmoid(a * logits[te] + b) >= threshold
-    a, b, threshold = fit_operating_point(labels, logits, target)
-    before = rates_with_intervals(labels, metrics.sigmoid(logits) >= bundle.card.threshold)
-    local = {
-        "n": len(labels), "n_pneumonia": n_pos, "n_normal": n_neg,
-        "refused_by_input_check": refused, "unreadable": unreadable,
+    return decisions
+
+
+def local_section(labels: np.ndarray, logits: np.ndarray, samples: list, *, folds: int,
+                  seed: int, target: float, method: str, active_name: str,
+                  active_threshold: float, active_logits: np.ndarray,
+                  warnings: list[str], **extra) -> dict[str, Any]:
+    """The card's `local` section: cross-validated figures on the clinic's studies (Wilson 95 %
+    intervals) and the active model's at its own threshold on the same studies."""
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    decisions = cross_validated_decisions(labels, logits, samples, folds, seed, target)
+    before = rates_with_intervals(labels, metrics.sigmoid(active_logits) >= active_threshold)
+    return {
+        "n": len(labels), "n_pneumonia": n_pos, "n_normal": n_neg, **extra,
         "auc": metrics.roc_auc(labels, logits),
         **rates_with_intervals(labels, decisions),
-        "method": f"Platt recalibration and a smoothed threshold for sensitivity {target} "
-                  f"(normal fit of the pneumonia studies' logits), figures from {folds}-fold "
-                  "cross-validation by patient; Wilson 95 % intervals",
-        "target_sensitivity": target, "folds": folds,
-        "active_model": {"name": bundle.name, "threshold": bundle.card.threshold, **before},
+        "method": method, "target_sensitivity": target, "folds": folds,
+        "active_model": {"name": active_name, "threshold": active_threshold,
+                         "auc": metrics.roc_auc(labels, active_logits), **before},
         "warnings": warnings,
     }
+
+
+@dataclass
+class Recalibrated:
+    """A recalibrated model, not yet saved; `scores`: its (calibrated) probabilities on the
+    local studies, `active_scores`: the active model's, for the wizard's evaluation page."""
+
+    model: Any
+    card: Any
+    labels: np.ndarray
+    scores: np.ndarray
+    active_scores: np.ndarray
+    patients: int
+    learned_check: Any
+
+
+def recalibrate(data_dir: str | Path, model_dir: str | Path, *, target: float = 0.95,
+                folds: int = 5, seed: int = 42, name: str = "model",
+                log=lambda text: print(text, file=sys.stderr), progress=None) -> Recalibrated:
+    """Recalibrate `model_dir` on the labelled studies in `data_dir` (nothing written)."""
+    from pneumo_desktop.core.training import fold_calibration
+
+    if not 0.5 <= target < 1:
+        raise PneumoError(f"Target sensitivity {target} must be between 0.5 and 1")
+    bundle = read_bundle(model_dir)
+    labels, logits, samples, refused, unreadable = score_local_studies(bundle, data_dir,
+                                                                       progress)
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    log(f"{len(labels)} studies scored ({n_pos} pneumonia, {n_neg} normal); {refused} refused "
+        f"by the input check, {unreadable} unreadable")
+    warnings = size_checks(labels)
+    for text in warnings:
+        log(f"warning: {text}")
+    folds = max(2, min(folds, n_pos, n_neg))
+    a, b, threshold = fit_operating_point(labels, logits, target)
+    local = local_section(
+        labels, logits, samples, folds=folds, seed=seed, target=target,
+        method=f"Platt recalibration and a smoothed threshold for sensitivity {target} "
+               f"(normal fit of the pneumonia studies' logits), figures from {folds}-fold "
+               "cross-validation by patient; Wilson 95 % intervals",
+        active_name=bundle.name, active_threshold=bundle.card.threshold, active_logits=logits,
+        warnings=warnings, refused_by_input_check=refused, unreadable=unreadable)
     model = bundle.load_keras_model()
     fold_calibration(model, a, b)
     card = copy.deepcopy(bundle.card)
-    card.name = name or Path(out_dir).name
+    card.name = name
     card.threshold = threshold
     card.threshold_rule = {"method": "local_calibration", "target": target,
                            "rule": "normal fit of the local pneumonia studies' calibrated "
@@ -154,8 +194,21 @@ def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, 
                         "parent_calibration": bundle.card.calibration}
     card.training = {**card.training, "calibrated_from": bundle.name}
     card.local = local
-    out = write_bundle(out_dir, model, card, bundle.learned_check())
-    log(f"saved {out.path}: threshold {threshold:.4f}")
+    return Recalibrated(model, card, labels, metrics.sigmoid(a * logits + b),
+                        metrics.sigmoid(logits), len({s.patient for s in samples}),
+                        bundle.learned_check())
+
+
+def calibrate(data_dir: str | Path, model_dir: str | Path, out_dir: str | Path, *,
+              target: float = 0.95, folds: int = 5, seed: int = 42, name: str | None = None,
+              log=lambda text: print(text, file=sys.stderr)) -> ModelBundle:
+    """Recalibrate `model_dir` on the labelled studies in `data_dir`; write `out_dir`."""
+    from pneumo_desktop.core.figures_source import performance_statement
+
+    done = recalibrate(data_dir, model_dir, target=target, folds=folds, seed=seed,
+                       name=name or Path(out_dir).name, log=log)
+    out = write_bundle(out_dir, done.model, done.card, done.learned_check)
+    log(f"saved {out.path}: threshold {out.card.threshold:.4f}")
     statement = performance_statement(out.card)
     for line in statement.lines + statement.details:
         log(line)

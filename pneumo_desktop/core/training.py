@@ -66,6 +66,12 @@ class TrainConfig:
     init_seed: int | None = None  # weight initialisation and augmentation; None = seed
     ensemble_with: list[str] = field(default_factory=list)  # bundles to average with
     precision: str = "auto"  # "auto" (mixed_float16 on a GPU, else float32), or either
+    # fine-tuning a bundle (init_from) on a clinic's small set: see core.fine_tuning
+    freeze_batch_norm: bool = True  # batch norm in inference mode: moving statistics kept
+    trainable: str = "top"  # "head", "top" (last conv block of each member + head) or "all"
+    cross_fit_folds: int = 5  # k-fold by patient: out-of-fold threshold and figures; 0: val split
+    inner_val_fraction: float = 0.2  # epoch budget: early stopping on this inner split
+    fine_tune_augment_strength: float = 0.5  # lighter than from scratch (augment_strength)
 
 
 @dataclass
@@ -101,6 +107,8 @@ class TrainingCallbacks:
     def on_cache_progress(self, done: int, total: int) -> None: ...
     def on_batch(self, progress: BatchProgress) -> None: ...
     def on_epoch(self, progress: EpochProgress) -> None: ...
+    def on_run(self, run: int, runs: int, title: str, epochs: int) -> None:
+        """A new training run starts (cross-fitting trains several models one after another)."""
 
     def stop_requested(self) -> bool:
         """Finish now and keep the best model so far."""
@@ -204,13 +212,15 @@ def _datasets(cache: ImageCache, config: TrainConfig, training: bool):
 
 
 def _progress_adapter(keras, callbacks: TrainingCallbacks, epochs: int, batches: int,
-                      batch_size: int):
+                      batch_size: int, monitor: str | None = "val_auc"):
     class Adapter(keras.callbacks.Callback):
-        """Keras callback -> TrainingCallbacks; keeps the best weights by validation AUC."""
+        """Keras callback -> TrainingCallbacks; keeps the best weights by `monitor` (validation
+        AUC, or validation loss), or the last ones when there is no validation (None)."""
 
         def __init__(self):
             super().__init__()
             self.best_auc, self.best_weights, self.best_epoch = -np.inf, None, 0
+            self.best_score = -np.inf
             self.cancelled = self.stopped = False
             self.history: dict[str, list[float]] = {k: [] for k in
                                                     ("loss", "auc", "val_loss", "val_auc")}
@@ -239,9 +249,12 @@ def _progress_adapter(keras, callbacks: TrainingCallbacks, epochs: int, batches:
             for key in self.history:
                 self.history[key].append(float(logs.get(key, np.nan)))
             val_auc = float(logs.get("val_auc", np.nan))
-            improved = bool(np.isfinite(val_auc) and val_auc > self.best_auc) or \
-                self.best_weights is None
+            score = np.inf if monitor is None else float(logs.get(monitor, np.nan)) * (
+                -1 if monitor == "val_loss" else 1)
+            improved = bool(np.isfinite(score) and score > self.best_score) or \
+                self.best_weights is None or monitor is None
             if improved:
+                self.best_score = score if np.isfinite(score) else self.best_score
                 self.best_auc = val_auc if np.isfinite(val_auc) else self.best_auc
                 self.best_weights, self.best_epoch = self.model.get_weights(), epoch + 1
             seconds = time.perf_counter() - self.epoch_started
@@ -334,10 +347,15 @@ def _initial_model(config: TrainConfig):
     from pneumo_desktop.core.architectures import build_model
 
     if config.init_from:
+        from pneumo_desktop.core.fine_tuning import apply_recipe
+
         bundle = read_bundle(config.init_from)
         config.architecture = bundle.card.architecture
         config.image_size = bundle.card.input_size
-        return bundle.load_keras_model(), dict(bundle.card.preprocessing), bundle
+        model = bundle.load_keras_model()
+        apply_recipe(model, config)
+        config.augment_strength = config.fine_tune_augment_strength
+        return model, dict(bundle.card.preprocessing), bundle
     return build_model(config.architecture, config.image_size), resolve_parent(config)[1], None
 
 
@@ -357,13 +375,16 @@ def _few_full_collections():
 
 
 def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallbacks,
-        val_key: str = "val", mixed: bool = False):
+        val_key: str = "val", mixed: bool = False, monitor: str | None = "val_auc"):
     """Compile and fit `model`; restores the best weights. Returns the progress adapter.
-    `mixed`: the model computes in float16 (see `core.precision`): the loss is scaled."""
+    `mixed`: the model computes in float16 (see `core.precision`): the loss is scaled.
+    `monitor`: "val_auc" or "val_loss" picks the best epoch and stops early; None: no
+    validation, all `config.epochs` run and the last weights are kept."""
     from pneumo_desktop.core.backend import keras_module
 
     keras = keras_module()
-    train, val = data.caches["train"], data.caches[val_key]
+    train = data.caches["train"]
+    val = data.caches[val_key] if monitor else None
     steps = int(np.ceil(len(train.images) / config.batch_size))
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
@@ -385,12 +406,15 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
         if n_pos and n_neg:
             total = n_pos + n_neg
             class_weight = {0: total / (2 * n_neg), 1: total / (2 * n_pos)}
-    adapter = _progress_adapter(keras, callbacks, config.epochs, steps, config.batch_size)
-    early = keras.callbacks.EarlyStopping("val_auc", mode="max", patience=config.patience)
+    adapter = _progress_adapter(keras, callbacks, config.epochs, steps, config.batch_size,
+                                monitor)
+    stoppers = [] if monitor is None else [keras.callbacks.EarlyStopping(
+        monitor, mode="min" if monitor == "val_loss" else "max", patience=config.patience)]
     with _few_full_collections():
-        model.fit(_datasets(train, config, True), validation_data=_datasets(val, config, False),
-                  epochs=config.epochs, class_weight=class_weight, callbacks=[adapter, early],
-                  shuffle=False, verbose=0)
+        model.fit(_datasets(train, config, True),
+                  validation_data=None if val is None else _datasets(val, config, False),
+                  epochs=config.epochs, class_weight=class_weight,
+                  callbacks=[adapter, *stoppers], shuffle=False, verbose=0)
     if adapter.cancelled:
         raise TrainingCancelled("Training cancelled; nothing was saved")
     if adapter.best_weights is not None:
@@ -655,6 +679,10 @@ class PrintingCallbacks(TrainingCallbacks):
 def run_training_cli(data_dir: str, out_dir: str, config: TrainConfig,
                      name: str | None = None) -> int:
     """`pneumo-desktop train`: optional cross-validation, then train, calibrate and save."""
+    if config.init_from and config.cross_fit_folds:  # a clinic's small set: core.fine_tuning
+        from pneumo_desktop.core.fine_tuning import run_fine_tuning_cli
+
+        return run_fine_tuning_cli(data_dir, out_dir, config, name)
     callbacks = PrintingCallbacks()
     cv = cross_validate(data_dir, config, callbacks) if config.folds else None
     if cv:

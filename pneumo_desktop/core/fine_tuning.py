@@ -1,0 +1,356 @@
+"""Fine-tuning a bundle on a clinic's own small labelled set (50-500 studies), with figures and
+threshold from out-of-fold predictions on all of them.
+
+The recipe (the default of `train --init-from` and of the wizard's fine-tune path; measured
+in `benchmarks/site_adaptation.py`, table in the README):
+
+- **batch norm in inference mode** (`freeze_batch_norm`): its moving statistics, estimated on
+  thousands of films, are kept; re-estimating them on batches of a few dozen local films is
+  what sank training AUC in the first epoch (issue 11);
+- **partial unfreezing** (`trainable`): only the last convolution block of each ensemble member
+  and the dense head learn ("top"); "head" trains the head alone (the features and so the
+  learned input check stay valid), "all" every layer;
+- **light augmentation** (`fine_tune_augment_strength`, half the from-scratch strength);
+- **an epoch budget chosen by inner validation**: each fold's model stops early on the validation
+  loss of an inner patient split of its training studies (`inner_val_fraction`); the final model
+  learns from every study for the median best epoch of the folds.
+
+Threshold and calibration come from **cross-fitting** (`cross_fit_folds`, k-fold by patient):
+each fold's model scores the studies it did not learn from, so every local study gets an
+out-of-fold logit. Platt scaling is fitted on those and folded into the final model, and the
+threshold is `local_calibration.smooth_threshold` of the calibrated out-of-fold logits. The
+figures in the card's `local` section are cross-validated once more on them (calibration and
+threshold fitted without the fold's patients, Wilson 95 % intervals), beside the parent
+model's at its own threshold on the same studies.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pneumo_desktop.core import metrics
+from pneumo_desktop.core.architectures import LOGIT_LAYER
+from pneumo_desktop.core.bundle import ModelCard, read_bundle
+from pneumo_desktop.core.datasets import build_cache, patient_folds, patient_split
+from pneumo_desktop.core.errors import PneumoError
+from pneumo_desktop.core.local_calibration import (
+    fit_operating_point,
+    local_section,
+    size_checks,
+)
+from pneumo_desktop.core.training import (
+    PreparedData,
+    PrintingCallbacks,
+    TrainConfig,
+    TrainingCallbacks,
+    TrainingCancelled,
+    TrainingResult,
+    _scan,
+    _subset,
+    card_config,
+    fit,
+    fit_input_check,
+    fold_calibration,
+    predict_logits,
+    redacted_command,
+    save_result,
+    screen_with_learned_check,
+)
+
+TRAINABLE_SCOPES = ("head", "top", "all")
+
+
+def _leaves(model) -> list:
+    """Every layer of `model` in order, looking inside nested models (ensemble members)."""
+    out = []
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            out.extend(_leaves(layer))
+        else:
+            out.append(layer)
+    return out
+
+
+def _is_batch_norm(layer) -> bool:
+    return type(layer).__name__ == "BatchNormalization"
+
+
+def apply_recipe(model, config: TrainConfig) -> dict[str, int]:
+    """Set which layers learn when fine-tuning (see the module's docstring); returns counts."""
+    if config.trainable not in TRAINABLE_SCOPES:
+        raise PneumoError(f"trainable must be one of {', '.join(TRAINABLE_SCOPES)}, "
+                          f"not {config.trainable!r}")
+    model.trainable = True
+    containers = [model] + [layer for layer in model.layers if getattr(layer, "layers", None)]
+    chosen: set[int] = set()
+    for container in containers:
+        for layer in container.layers:
+            if getattr(layer, "layers", None):
+                continue
+            layer.trainable = config.trainable == "all"
+        if config.trainable == "top":  # the last convolution of this backbone and after it
+            own = [layer for layer in container.layers if not getattr(layer, "layers", None)]
+            weighted = [i for i, layer in enumerate(own) if layer.weights
+                        and not _is_batch_norm(layer) and layer.name != LOGIT_LAYER]
+            if weighted:
+                chosen.update(id(layer) for layer in own[weighted[-1]:]
+                              if layer.name != LOGIT_LAYER)
+    for layer in _leaves(model):
+        if id(layer) in chosen or layer.name == LOGIT_LAYER:
+            layer.trainable = True
+        if config.freeze_batch_norm and _is_batch_norm(layer):
+            layer.trainable = False  # Keras 3: also runs it in inference mode
+    leaves = _leaves(model)
+    return {"layers": len(leaves), "trainable_layers": sum(
+        bool(layer.trainable and layer.weights) for layer in leaves),
+        "trainable_parameters": int(sum(np.prod(w.shape) for w in model.trainable_weights))}
+
+
+def _all_trainable(model) -> None:
+    for layer in _leaves(model):
+        layer.trainable = True
+
+
+class _Runs(TrainingCallbacks):
+    """Passes progress on; "Stop" ends the current run (its best weights kept) and limits every
+    later run to the epochs completed by then, so the cross-fitting still completes."""
+
+    def __init__(self, inner: TrainingCallbacks):
+        self.inner = inner
+        self.stopped = False
+        self.epoch_cap: int | None = None
+        self._in_run = False
+
+    def on_message(self, text: str) -> None:
+        self.inner.on_message(text)
+
+    def on_cache_progress(self, done: int, total: int) -> None:
+        self.inner.on_cache_progress(done, total)
+
+    def on_batch(self, progress) -> None:
+        self.inner.on_batch(progress)
+
+    def on_epoch(self, progress) -> None:
+        self.inner.on_epoch(progress)
+
+    def on_run(self, run: int, runs: int, title: str, epochs: int) -> None:
+        self.inner.on_run(run, runs, title, epochs)
+
+    def cancel_requested(self) -> bool:
+        return self.inner.cancel_requested()
+
+    def stop_requested(self) -> bool:
+        if self.stopped or not self.inner.stop_requested():
+            return False
+        self.stopped = True
+        return True
+
+    def epochs(self, budget: int) -> int:
+        return budget if self.epoch_cap is None else max(1, min(budget, self.epoch_cap))
+
+
+@dataclass
+class LocalFineTune:
+    """A model fine-tuned by cross-fitting, not yet saved. `result.val_labels`/`val_scores`:
+    every local study with its calibrated out-of-fold probability; `active_scores`: the parent
+    model's probabilities on the same studies."""
+
+    result: TrainingResult
+    active_scores: np.ndarray
+    patients: int
+
+
+def fine_tune_local(data_dir: str | Path, config: TrainConfig,
+                    callbacks: TrainingCallbacks | None = None,
+                    name: str = "model") -> LocalFineTune:
+    """Fine-tune `config.init_from` on every labelled study in `data_dir` by cross-fitting
+    (see the module's docstring). Raises TrainingCancelled on Cancel."""
+    from pneumo_desktop.core.backend import device_description, keras_module
+
+    keras = keras_module()
+    if not config.init_from:
+        raise PneumoError("Fine-tuning needs a model to start from")
+    outer = callbacks or TrainingCallbacks()
+    runs = _Runs(outer)
+    config = copy.deepcopy(config)
+    started = time.perf_counter()
+    parent = read_bundle(config.init_from)
+    config.architecture, config.image_size = parent.card.architecture, parent.card.input_size
+    config.augment_strength = config.fine_tune_augment_strength
+    preprocessing = dict(parent.card.preprocessing)
+    keras.utils.set_random_seed(config.seed if config.init_seed is None else config.init_seed)
+
+    scan = _scan(data_dir, config)
+    cache = build_cache(scan.samples, config.image_size, preprocessing,
+                        progress=outer.on_cache_progress)
+    data = PreparedData(scan, {"all": list(cache.samples)}, {"all": cache},
+                        list(cache.unreadable))
+    for _path, reason in cache.unreadable:
+        what = "not a frontal chest film" if "not scored: " in reason else "unreadable file"
+        outer.on_message(f"skipped {what}: {reason}")
+    model = parent.load_keras_model()
+    if parent.has_learned_check:
+        screen_with_learned_check(data, model, parent.learned_check(), outer)
+    cache = data.caches["all"]
+    labels = cache.labels.astype(bool)
+    warnings = size_checks(labels, "fine-tune")
+    for text in warnings:
+        outer.on_message(f"warning: {text}")
+    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
+    folds = max(2, min(config.cross_fit_folds, n_pos, n_neg))
+    parent_logits = predict_logits(model, cache)
+    recipe = apply_recipe(model, config)
+    outer.on_message(
+        f"fine-tuning {parent.name} on {len(labels)} studies ({n_pos} pneumonia, {n_neg} "
+        f"normal) on {device_description()}: layers learning: {config.trainable}, batch norm "
+        f"{'frozen' if config.freeze_batch_norm else 'learning'}, "
+        f"{recipe['trainable_parameters']:,} parameters; {folds}-fold cross-fitting by patient")
+    initial = model.get_weights()
+    index = {id(s): i for i, s in enumerate(cache.samples)}
+    oof = np.full(len(labels), np.nan)
+    best_epochs, fold_aucs = [], []
+    for f, (train_s, held_s) in enumerate(patient_folds(cache.samples, folds, config.seed)):
+        inner = patient_split(train_s, config.inner_val_fraction, 0.0, config.seed + f)
+        fold = PreparedData(scan, inner, {k: _subset(cache, [index[id(s)] for s in v])
+                                          for k, v in inner.items() if v}, [])
+        held = _subset(cache, [index[id(s)] for s in held_s])
+        fold_config = copy.deepcopy(config)
+        fold_config.epochs = runs.epochs(config.epochs)
+        runs.on_run(f + 1, folds + 1, f"fold {f + 1} of {folds}: learning from "
+                    f"{len(fold.caches['train'].labels)} studies (early stopping on "
+                    f"{len(fold.caches['val'].labels)}), scoring the {len(held.labels)} "
+                    "it never sees", fold_config.epochs)
+        model.set_weights(initial)
+        adapter = fit(model, fold, fold_config, runs, monitor="val_loss")
+        if runs.stopped and runs.epoch_cap is None:
+            runs.epoch_cap = len(adapter.history["loss"])
+        best_epochs.append(adapter.best_epoch)
+        oof[[index[id(s)] for s in held_s]] = predict_logits(model, held)
+        fold_aucs.append(metrics.roc_auc(held.labels, oof[[index[id(s)] for s in held_s]]))
+        outer.on_message(f"fold {f + 1}/{folds}: best epoch {adapter.best_epoch}, AUC on its "
+                         f"{len(held.labels)} unseen studies {fold_aucs[-1]:.3f}")
+        gc.collect()
+    if runs.cancel_requested():
+        raise TrainingCancelled("Training cancelled; nothing was saved")
+
+    final_epochs = runs.epochs(max(1, int(round(float(np.median(best_epochs))))))
+    final_config = copy.deepcopy(config)
+    final_config.epochs = final_epochs
+    runs.on_run(folds + 1, folds + 1, f"final model: learning from all {len(labels)} studies "
+                f"for {final_epochs} epoch(s) (the folds' median best epoch)", final_epochs)
+    model.set_weights(initial)
+    adapter = fit(model, PreparedData(scan, {"train": list(cache.samples)}, {"train": cache},
+                                      []), final_config, runs, monitor=None)
+    if runs.cancel_requested():
+        raise TrainingCancelled("Training cancelled; nothing was saved")
+    _all_trainable(model)
+
+    target = config.target_sensitivity
+    a, b, threshold = fit_operating_point(labels, oof, target)
+    fold_calibration(model, a, b)
+    scores = metrics.sigmoid(a * oof + b)
+    local = local_section(
+        labels, oof, list(cache.samples), folds=folds, seed=config.seed, target=target,
+        method=f"fine-tuned by {folds}-fold cross-fitting by patient: Platt calibration and a "
+               f"smoothed threshold for sensitivity {target} (normal fit of the pneumonia "
+               "studies' logits) from out-of-fold predictions on all local studies; figures "
+               "cross-validated on them; Wilson 95 % intervals",
+        active_name=parent.name, active_threshold=parent.card.threshold,
+        active_logits=parent_logits, warnings=warnings,
+        refused_by_input_check=sum("not scored: " in r for _p, r in data.unreadable),
+        unreadable=sum("not scored: " not in r for _p, r in data.unreadable))
+
+    if config.trainable == "head" and parent.has_learned_check:
+        check = parent.learned_check()  # the features did not change
+    else:
+        split = patient_split(list(cache.samples), 0.25, 0.0, config.seed)
+        check = fit_input_check(model, PreparedData(scan, split, {
+            k: _subset(cache, [index[id(s)] for s in v]) for k, v in split.items() if v}, []),
+            config.seed, outer)
+
+    validation = {k: v for k, v in metrics.report(labels, scores, threshold).items()
+                  if k != "roc"}
+    validation.update(best_epoch=final_epochs, split="out-of-fold (all local studies)")
+    card = ModelCard(
+        name=name, architecture=config.architecture, input_size=config.image_size,
+        threshold=threshold, preprocessing=preprocessing,
+        threshold_rule={"method": "local_cross_fitting", "target": target,
+                        "split": f"out-of-fold predictions, {folds}-fold by patient, all "
+                                 "local studies",
+                        "rule": "normal fit of the pneumonia studies' calibrated out-of-fold "
+                                "logits: mean - z(target) x sd"},
+        validation=validation,
+        calibration={"method": "platt on out-of-fold logits (folded into the logit layer)",
+                     "a": a, "b": b,
+                     "ece": metrics.expected_calibration_error(labels, scores),
+                     "brier": float(np.mean((scores - labels) ** 2))},
+        training={
+            "layout": scan.layout,
+            "counts": {"all": {"images": len(labels), "pneumonia": n_pos,
+                               "patients": len({s.patient for s in cache.samples})}},
+            "unreadable": len(data.unreadable),
+            "holdout": {"folders": len(config.holdout)},
+            "config": card_config(config),
+            "recipe": recipe,
+            "cross_fitting": {"folds": folds, "best_epochs": best_epochs,
+                              "fold_auc": fold_aucs, "final_epochs": final_epochs},
+            "epochs_run": len(adapter.history["loss"]),
+            "stopped_by_user": runs.stopped,
+            "history": adapter.history,
+            "seconds": round(time.perf_counter() - started, 1),
+            "device": device_description(),
+            "precision": "float32",
+            "fine_tuned_from": parent.name,
+            "ensemble": None,
+            "command": redacted_command(sys.argv[1:]) if "train" in sys.argv else "",
+        },
+        local=local)
+    result = TrainingResult(model, card, adapter.history, labels.astype(np.float32), scores,
+                            runs.stopped, check)
+    return LocalFineTune(result, metrics.sigmoid(parent_logits),
+                         len({s.patient for s in cache.samples}))
+
+
+def local_figures_text(local: dict[str, Any]) -> list[str]:
+    """Lines summarising a `local` section for the command line."""
+    def rates(d: dict) -> str:
+        out = []
+        for key in ("sensitivity", "specificity"):
+            low, high = d.get(f"{key}_ci95", [np.nan, np.nan])
+            out.append(f"{key} {d[key]:.3f} [{low:.3f}, {high:.3f}]")
+        return ", ".join(out)
+
+    active = local["active_model"]
+    lines = [f"on {local['n']} local studies ({local['n_pneumonia']} pneumonia, "
+             f"{local['n_normal']} normal), cross-validated: AUC {local['auc']:.4f}, "
+             + rates(local),
+             f"active model {active['name']} at its threshold {active['threshold']:.4f} on the "
+             f"same studies: AUC {active['auc']:.4f}, " + rates(active)]
+    lines += [f"warning: {w}" for w in local.get("warnings", [])]
+    return lines
+
+
+def run_fine_tuning_cli(data_dir: str | Path, out_dir: str | Path, config: TrainConfig,
+                        name: str | None = None) -> int:
+    """`pneumo-desktop train DATA --init-from DIR`: cross-fitted fine-tuning, then save."""
+    callbacks = PrintingCallbacks()
+    done = fine_tune_local(data_dir, config, callbacks, name=name or Path(out_dir).name)
+    bundle = save_result(done.result, out_dir)
+    callbacks.on_message(f"saved {bundle.path}: threshold {bundle.card.threshold:.4f} "
+                         f"({done.result.card.training['seconds']:.0f} s)")
+    for line in local_figures_text(bundle.card.local):
+        callbacks.on_message(line)
+    local = bundle.card.local
+    print(json.dumps({k: local[k] for k in ("n", "auc", "sensitivity", "specificity",
+                                            "sensitivity_ci95", "specificity_ci95")}),
+          file=sys.stdout)
+    return 0
