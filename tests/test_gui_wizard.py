@@ -234,6 +234,77 @@ def test_end_to_end_train_evaluate_save(qtbot, wizard, dataset, active_model):
     assert wizard.result() == QWizard.DialogCode.Accepted
 
 
+def test_check_and_recalibrate_path_needs_no_training(qtbot, wizard, dataset):
+    assert check_folder(qtbot, wizard, dataset)
+    wizard.next()
+    page = wizard.model_page
+    page.calibrate_radio.setChecked(True)
+    assert page.mode == "calibrate" and not page.settings.isEnabled()
+    assert wizard.button(QWizard.WizardButton.NextButton).text() == "Check my images >"
+    assert "No training" in page.estimate_label.text()
+    with qtbot.waitSignal(wizard.trainingEnded, timeout=120000) as ended:
+        wizard.next()
+    assert ended.args == ["finished"], wizard.training_page.status.text()
+    training = wizard.training_page
+    assert not training.plots.isVisible() and not training.stop_button.isVisible()
+    assert "Checking the active model" in training.title()
+    assert "48 of your images scored" in training.status.text()
+
+    wizard.next()  # evaluation: every study, cross-validated, beside the active model
+    evaluation = wizard.evaluation_page
+    assert len(evaluation.labels) == 48
+    assert "cross-validated" in evaluation.subTitle()
+    assert "Expected on new studies from your hospital" in evaluation.intro.text()
+    assert "fewer than 30" in evaluation.intro.text()  # 24 of each class: warned
+    assert evaluation.comparison_table.rowCount() == 2
+    assert evaluation.roc.active_curve.get_xdata().size > 1
+
+    wizard.next()
+    save = wizard.save_page
+    assert save.name_edit.text().startswith("active-model-recalibrated-")
+    save.name_edit.setText("recalibrated")
+    with qtbot.waitSignal(wizard.modelSaved, timeout=30000) as saved:
+        wizard.button(QWizard.WizardButton.FinishButton).click()
+    card = read_bundle(saved.args[0]).card
+    assert card.threshold_rule["method"] == "local_calibration"
+    assert card.training["calibrated_from"] == "active-model"
+    assert card.local["n"] == 48 and card.local["active_model"]["name"] == "active-model"
+
+
+def test_fine_tune_path_cross_fits_and_saves_the_local_figures(qtbot, wizard, dataset):
+    assert check_folder(qtbot, wizard, dataset)
+    wizard.next()
+    assert wizard.model_page.mode == "fine_tune"
+    quick_settings(wizard, scratch=False, epochs=2)
+    config = wizard.config()
+    assert config.init_from and config.cross_fit_folds == 5 and config.freeze_batch_norm
+    with qtbot.waitSignal(wizard.trainingEnded, timeout=240000) as ended:
+        wizard.next()
+    assert ended.args == ["finished"]
+    assert "Model 6 of 6" in wizard.training_page.run_label.text()
+    assert "final model" in wizard.training_page.run_label.text()
+    card = wizard.outcome.result.card
+    assert card.training["cross_fitting"]["folds"] == 5
+    assert card.threshold_rule["method"] == "local_cross_fitting"
+
+    wizard.next()
+    evaluation = wizard.evaluation_page
+    assert len(evaluation.labels) == 48  # every study, scored out of fold
+    assert "Expected on new studies from your hospital" in evaluation.intro.text()
+    assert evaluation.comparison_table.rowCount() == 2
+    evaluation.slider.setValue(300)
+    wizard.next()
+    wizard.save_page.name_edit.setText("tuned")
+    with qtbot.waitSignal(wizard.modelSaved, timeout=30000) as saved:
+        wizard.button(QWizard.WizardButton.FinishButton).click()
+    card = read_bundle(saved.args[0]).card
+    assert card.threshold == pytest.approx(0.3)
+    assert card.threshold_rule["method"] == CHOSEN_RULE
+    assert card.threshold_rule["suggested_rule"]["method"] == "local_cross_fitting"
+    assert "chosen in the wizard" in card.local["method"]
+    assert card.local["n"] == 48 and 0 <= card.local["sensitivity"] <= 1
+
+
 def test_stop_keeps_the_best_model_so_far(qtbot, wizard, dataset):
     assert check_folder(qtbot, wizard, dataset)
     wizard.next()

@@ -166,6 +166,9 @@ class _EventCallbacks(TrainingCallbacks):
     def on_epoch(self, progress) -> None:
         self.ctx.emit("epoch", progress)
 
+    def on_run(self, run: int, runs: int, title: str, epochs: int) -> None:
+        self.ctx.emit("run", (run, runs, title, epochs))
+
     def stop_requested(self) -> bool:
         return self.ctx.signalled("stop")
 
@@ -181,13 +184,47 @@ def train(ctx: CallContext, folder: str, config, name: str, active_model: str | 
     outcome = run_session(folder, config, name,
                           Path(active_model) if active_model else None, callbacks,
                           lambda stage: ctx.emit("stage", stage))
+    outcome.result = dataclasses.replace(outcome.result, model=_keep(ctx, outcome.result.model))
+    return outcome
+
+
+def _keep(ctx: CallContext, model) -> ResultHandle:
+    """Keep a Keras model here until `save_result`; the caller gets a handle."""
     results: OrderedDict = ctx.state.setdefault("results", OrderedDict())
     handle = ResultHandle(next(_result_ids))
-    results[handle] = outcome.result.model
+    results[handle] = model
     while len(results) > RESULTS_KEPT:
         results.popitem(last=False)
-    outcome.result = dataclasses.replace(outcome.result, model=handle)
-    return outcome
+    return handle
+
+
+def calibrate(ctx: CallContext, folder: str, model: str, target: float = 0.95, folds: int = 5,
+              name: str = "model"):
+    """`local_calibration.recalibrate` for the wizard (no training): the recalibrated model
+    stays here behind a ResultHandle, its cross-validated scores and the active model's on
+    the same studies go back as a TrainingOutcome."""
+    import numpy as np
+
+    from pneumo_desktop.core.local_calibration import recalibrate
+    from pneumo_desktop.core.training import TrainingResult
+    from pneumo_desktop.core.training_session import ActiveComparison, TrainingOutcome
+
+    def progress(done: int, total: int) -> None:
+        ctx.emit("cache", (done, total))
+        if ctx.signalled("cancel"):
+            raise TrainingCancelled("Cancelled; nothing was saved")
+
+    ctx.emit("stage", "scoring")
+    done = recalibrate(folder, model, target=target, folds=folds, name=name,
+                       log=lambda text: ctx.emit("message", text), progress=progress)
+    active = done.card.local["active_model"]
+    result = TrainingResult(_keep(ctx, done.model), done.card, {},
+                            done.labels.astype(np.float32), done.scores,
+                            learned_check=done.learned_check)
+    return TrainingOutcome(result, ActiveComparison(active["name"], active["threshold"],
+                                                    done.labels.astype(np.float32),
+                                                    done.active_scores),
+                           len(done.labels), done.patients, source="cross-validated")
 
 
 def save_result(ctx: CallContext, result, folder: str) -> str:
@@ -212,5 +249,6 @@ TASKS: dict[str, Any] = {
     "score_files": score_files,
     "measure_speed": measure_speed,
     "train": train,
+    "calibrate": calibrate,
     "save_result": save_result,
 }

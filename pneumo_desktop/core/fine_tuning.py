@@ -121,14 +121,14 @@ def _all_trainable(model) -> None:
 
 
 class _Runs(TrainingCallbacks):
-    """Passes progress on; "Stop" ends the current run (its best weights kept) and limits every
-    later run to the epochs completed by then, so the cross-fitting still completes."""
+    """Passes progress on and remembers "Stop": the run under way ends after its batch (its
+    best weights kept) and no further run starts. A fold's model stopped so becomes the final
+    model, and the folds not run are scored by the starting model, which never learned from
+    them either (see `fine_tune_local`)."""
 
     def __init__(self, inner: TrainingCallbacks):
         self.inner = inner
         self.stopped = False
-        self.epoch_cap: int | None = None
-        self._in_run = False
 
     def on_message(self, text: str) -> None:
         self.inner.on_message(text)
@@ -153,9 +153,6 @@ class _Runs(TrainingCallbacks):
             return False
         self.stopped = True
         return True
-
-    def epochs(self, budget: int) -> int:
-        return budget if self.epoch_cap is None else max(1, min(budget, self.epoch_cap))
 
 
 @dataclass
@@ -217,6 +214,7 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
     initial = model.get_weights()
     index = {id(s): i for i, s in enumerate(cache.samples)}
     oof = np.full(len(labels), np.nan)
+    stopped_after = 0
     best_epochs, fold_aucs = [], []
     for f, (train_s, held_s) in enumerate(patient_folds(cache.samples, folds, config.seed)):
         inner = patient_split(train_s, config.inner_val_fraction, 0.0, config.seed + f)
@@ -224,32 +222,42 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
                                           for k, v in inner.items() if v}, [])
         held = _subset(cache, [index[id(s)] for s in held_s])
         fold_config = copy.deepcopy(config)
-        fold_config.epochs = runs.epochs(config.epochs)
         runs.on_run(f + 1, folds + 1, f"fold {f + 1} of {folds}: learning from "
                     f"{len(fold.caches['train'].labels)} studies (early stopping on "
                     f"{len(fold.caches['val'].labels)}), scoring the {len(held.labels)} "
                     "it never sees", fold_config.epochs)
         model.set_weights(initial)
         adapter = fit(model, fold, fold_config, runs, monitor="val_loss")
-        if runs.stopped and runs.epoch_cap is None:
-            runs.epoch_cap = len(adapter.history["loss"])
         best_epochs.append(adapter.best_epoch)
         oof[[index[id(s)] for s in held_s]] = predict_logits(model, held)
         fold_aucs.append(metrics.roc_auc(held.labels, oof[[index[id(s)] for s in held_s]]))
         outer.on_message(f"fold {f + 1}/{folds}: best epoch {adapter.best_epoch}, AUC on its "
                          f"{len(held.labels)} unseen studies {fold_aucs[-1]:.3f}")
         gc.collect()
+        if runs.stopped:  # Stop: keep this fold's model; the rest is scored by the parent
+            stopped_after = f + 1
+            break
     if runs.cancel_requested():
         raise TrainingCancelled("Training cancelled; nothing was saved")
 
-    final_epochs = runs.epochs(max(1, int(round(float(np.median(best_epochs))))))
-    final_config = copy.deepcopy(config)
-    final_config.epochs = final_epochs
-    runs.on_run(folds + 1, folds + 1, f"final model: learning from all {len(labels)} studies "
-                f"for {final_epochs} epoch(s) (the folds' median best epoch)", final_epochs)
-    model.set_weights(initial)
-    adapter = fit(model, PreparedData(scan, {"train": list(cache.samples)}, {"train": cache},
-                                      []), final_config, runs, monitor=None)
+    if stopped_after:
+        rest = np.isnan(oof)
+        oof[rest] = parent_logits[rest]  # never learned from either: still out of sample
+        final_epochs = adapter.best_epoch
+        outer.on_message(f"stopped: the model of fold {stopped_after} is kept (it learned from "
+                         f"{len(fold.caches['train'].labels)} studies); the {int(rest.sum())} "
+                         "studies of the folds not run are scored by the starting model")
+    else:
+        final_epochs = max(1, int(round(float(np.median(best_epochs)))))
+        final_config = copy.deepcopy(config)
+        final_config.epochs = final_epochs
+        runs.on_run(folds + 1, folds + 1, f"final model: learning from all {len(labels)} "
+                    f"studies for {final_epochs} epoch(s) (the folds' median best epoch)",
+                    final_epochs)
+        model.set_weights(initial)
+        adapter = fit(model, PreparedData(scan, {"train": list(cache.samples)},
+                                          {"train": cache}, []), final_config, runs,
+                      monitor=None)
     if runs.cancel_requested():
         raise TrainingCancelled("Training cancelled; nothing was saved")
     _all_trainable(model)
@@ -302,7 +310,8 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
             "config": card_config(config),
             "recipe": recipe,
             "cross_fitting": {"folds": folds, "best_epochs": best_epochs,
-                              "fold_auc": fold_aucs, "final_epochs": final_epochs},
+                              "fold_auc": fold_aucs, "final_epochs": final_epochs,
+                              "stopped_after_fold": stopped_after or None},
             "epochs_run": len(adapter.history["loss"]),
             "stopped_by_user": runs.stopped,
             "history": adapter.history,

@@ -106,6 +106,8 @@ class TrainingOutcome:
     comparison: ActiveComparison | None
     val_images: int
     val_patients: int
+    # "validation": a held-back split; "cross-validated": every local study, scored out of fold
+    source: str = "validation"
 
 
 def compare_active(active_model: Path, data: PreparedData, image_size: int,
@@ -136,6 +138,18 @@ def run_session(folder: str | Path, config: TrainConfig, name: str, active_model
     keras_module()
     config, preprocessing = training.resolve_parent(config)
     stage("preparing")
+    if config.init_from and config.cross_fit_folds:  # a clinic's small set: cross-fitting
+        from pneumo_desktop.core.fine_tuning import fine_tune_local
+
+        done = fine_tune_local(folder, config, callbacks, name=name)
+        labels = done.result.val_labels
+        comparison = None
+        if active_model is not None:
+            active = done.result.card.local["active_model"]
+            comparison = ActiveComparison(active["name"], active["threshold"], labels.copy(),
+                                          done.active_scores)
+        return TrainingOutcome(done.result, comparison, len(labels), done.patients,
+                               source="cross-validated")
     data = training.prepare_data(folder, config, callbacks, preprocessing)
     if callbacks.cancel_requested():
         raise TrainingCancelled("Training cancelled; nothing was saved")

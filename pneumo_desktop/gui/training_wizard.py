@@ -1,4 +1,8 @@
-"""The local training wizard: data → model → training → evaluation → save.
+"""The local training wizard: data → what to do → training (or checking) → evaluation → save.
+
+At the model step the clinic chooses to check and recalibrate the active model on its images
+(no training: `core.local_calibration` in the compute process), to fine-tune it (cross-fitting,
+`core.fine_tuning`), or to train a new model; every path ends in the evaluation and save pages.
 
 It drives the core (`core.training`) from worker threads and has no training code of its own.
 Open it from the main window::
@@ -126,10 +130,13 @@ class TrainingWizard(QWizard):
             return False
         self.cancel_speed_test()
         config = self.config()
-        worker = TrainingWorker(check.folder, config, "model", self.active_model, self.gate)
+        mode = self.model_page.mode
+        worker = TrainingWorker(check.folder, config, "model", self.active_model, self.gate,
+                                task="calibrate" if mode == "calibrate" else "train")
         page = self.training_page
         worker.stage.connect(page.on_stage)
         worker.message.connect(page.on_message)
+        worker.runStarted.connect(page.on_run)
         worker.cacheProgress.connect(page.on_cache_progress)
         worker.batch.connect(page.on_batch)
         worker.epoch.connect(page.on_epoch)
@@ -140,7 +147,7 @@ class TrainingWizard(QWizard):
         self.outcome = None
         self._ending, self._ending_detail = "failed", "the training ended unexpectedly"
         self.training_worker, self.training_running = worker, True
-        page.begin(config)
+        page.begin(config, mode)
         self.model_page.setCommitPage(True)  # no Back while training runs
         page.completeChanged.emit()
         # Let the page appear and draw its empty plots before the CPU gets busy (at most 1 s).

@@ -152,22 +152,25 @@ def forward_flags(call: RemoteCall, flags, on_event=None) -> None:
 # -- training ----------------------------------------------------------------------------------
 class TrainingWorker(Worker):
     """Runs `core.training_session.run_session` (prepare, train, compare with the active model)
-    in the compute process. Ends with exactly one of `succeeded`, `cancelled` or `failed`; the
-    trained model stays in the compute process until `ModelSaver` writes it."""
+    in the compute process, or with `task="calibrate"` the recalibration of the active model on
+    the folder (no training). Ends with exactly one of `succeeded`, `cancelled` or `failed`; the
+    new model stays in the compute process until `ModelSaver` writes it."""
 
     message = Signal(str)
-    stage = Signal(str)  # "waiting", "preparing", "training", "comparing"
+    stage = Signal(str)  # "waiting", "preparing", "training", "comparing", "scoring"
     cacheProgress = Signal(int, int)
     batch = Signal(object)  # BatchProgress
     epoch = Signal(object)  # EpochProgress
+    runStarted = Signal(int, int, str, int)  # run, runs, title, epochs (cross-fitting)
     succeeded = Signal(object)  # TrainingOutcome
     cancelled = Signal()
     failed = Signal(str)
 
     def __init__(self, folder: str | Path, config: TrainConfig, name: str,
                  active_model: Path | None, gate: threading.Lock | None = None,
-                 process: ComputeProcess | None = None):
+                 process: ComputeProcess | None = None, task: str = "train"):
         super().__init__()
+        self.task = task
         self.folder = Path(folder)
         self.config = copy.deepcopy(config)
         self.name = name
@@ -200,6 +203,8 @@ class TrainingWorker(Worker):
             self.batch.emit(payload)
         elif kind == "epoch":
             self.epoch.emit(payload)
+        elif kind == "run":
+            self.runStarted.emit(*payload)
 
     def work(self) -> None:
         try:
@@ -208,8 +213,12 @@ class TrainingWorker(Worker):
                 pass
             if self.cancel_flag.is_set():
                 raise TrainingCancelled("Training cancelled; nothing was saved")
-            call = self.process.call("train", str(self.folder), self.config, self.name,
-                                     str(self.active_model) if self.active_model else None)
+            if self.task == "calibrate":
+                call = self.process.call("calibrate", str(self.folder), str(self.active_model),
+                                         self.config.target_sensitivity, 5, self.name)
+            else:
+                call = self.process.call("train", str(self.folder), self.config, self.name,
+                                         str(self.active_model) if self.active_model else None)
             forward_flags(call, self._flags, self._event)
             outcome = call.result()
         except TrainingCancelled:
@@ -227,12 +236,24 @@ def card_with_threshold(card: ModelCard, labels: np.ndarray, scores: np.ndarray,
     the card itself when the threshold is unchanged."""
     if threshold == card.threshold:
         return card
+    from pneumo_desktop.core.local_calibration import rates_with_intervals
+
     new = copy.deepcopy(card)
     report = {k: v for k, v in metrics.report(labels, scores, threshold).items() if k != "roc"}
     new.threshold = float(threshold)
-    new.threshold_rule = {"method": CHOSEN_RULE, "split": "validation (patient-level)",
+    split = card.validation.get("split", "validation (patient-level)") if card.validation \
+        else "validation (patient-level)"
+    if card.local:  # scores out of fold on every local study: figures at the chosen threshold
+        split = "out-of-fold scores of all local studies"
+        new.local = {**card.local, **rates_with_intervals(labels, scores >= threshold),
+                     "method": card.local.get("method", "") + "; threshold then chosen in the "
+                     "wizard on these out-of-fold scores: the figures at it are not "
+                     "independent of that choice"}
+    new.threshold_rule = {"method": CHOSEN_RULE, "split": split,
                           "suggested": card.threshold, "suggested_rule": card.threshold_rule}
-    new.validation = {**report, "best_epoch": card.validation.get("best_epoch")}
+    if not card.local or card.threshold_rule.get("method") == "local_cross_fitting":
+        new.validation = {**report, "best_epoch": card.validation.get("best_epoch")}
+    # recalibrated only: `validation` stays the training hospital's figures
     return new
 
 

@@ -396,21 +396,32 @@ class ModelPage(QWizardPage):
         super().__init__()
         self.owner = owner
         self.setObjectName("modelPage")
-        self.setTitle("Step 2 of 5 — Model and settings")
-        self.setSubTitle("The defaults suit most cases. Hover over a setting for details.")
+        self.setTitle("Step 2 of 5 — What to do with your images")
+        self.setSubTitle("Checking the active model on your images is quick and changes nothing "
+                         "in it; fine-tuning adapts it. The defaults suit most cases.")
         self.setButtonText(QWizard.WizardButton.NextButton, "Start training >")
         self.estimates: dict[tuple[str, int, int], SpeedEstimate] = {}
         self.estimate_error: str | None = None
 
         layout = QVBoxLayout(self)
-        start_box = QGroupBox("Start from")
+        start_box = QGroupBox("What do you want to do?")
         start = QVBoxLayout(start_box)
         card = owner.active_card
-        active_text = ("Improve the active model (fine-tune)" if card is None else
-                       f"Improve the active model “{card.name}” ({card.architecture}, "
-                       f"{card.input_size} px) — fine-tune")
-        self.fine_tune_radio = QRadioButton(active_text)
+        active = "the active model" if card is None else f"the active model “{card.name}”"
+        self.calibrate_radio = QRadioButton(
+            f"Check and recalibrate on my images — {active} as it is, no training")
+        self.calibrate_radio.setObjectName("calibrateRadio")
+        self.calibrate_radio.setStyleSheet("font-weight:600;")
+        start.addWidget(self.calibrate_radio)
+        start.addWidget(hint(
+            "Scores each of your labelled images once (about a minute), shows how well the "
+            "model does on them and sets its threshold for your hospital. The model's "
+            "knowledge is not changed. A good first step."
+            if card is not None else f"Not available: {owner.active_error or 'no active model'}."))
+        start.addSpacing(8)
+        self.fine_tune_radio = QRadioButton(f"Fine-tune on my images — adapt {active}")
         self.fine_tune_radio.setObjectName("fineTuneRadio")
+        self.fine_tune_radio.setStyleSheet("font-weight:600;")
         self.scratch_radio = QRadioButton("Train a new model from scratch")
         self.scratch_radio.setObjectName("scratchRadio")
         self.arch_combo = QComboBox()
@@ -420,10 +431,13 @@ class ModelPage(QWizardPage):
             self.arch_combo.addItem(f"{name} — {note}", name)
         self.arch_combo.setCurrentIndex(list(ARCHITECTURES).index(DEFAULTS.architecture))
         start.addWidget(self.fine_tune_radio)
-        start.addWidget(hint("Keeps what the model already knows and adapts it to your images; "
-                             "needs fewer images and less time."
+        start.addWidget(hint("Its last layers learn from your images (minutes). Every figure "
+                             "you see is measured on images the model did not learn from: it is "
+                             "trained 5 times, each time leaving a fifth of your patients out, "
+                             "then once on all of them."
                              if card is not None else
                              f"Not available: {owner.active_error or 'no active model'}."))
+        start.addSpacing(8)
         scratch_row = QHBoxLayout()
         scratch_row.addWidget(self.scratch_radio)
         scratch_row.addWidget(self.arch_combo, 1)
@@ -433,11 +447,15 @@ class ModelPage(QWizardPage):
         layout.addWidget(start_box)
         if card is None:
             self.fine_tune_radio.setEnabled(False)
+            self.calibrate_radio.setEnabled(False)
             self.scratch_radio.setChecked(True)
         else:
             self.fine_tune_radio.setChecked(True)
 
-        grid = SettingsGrid()
+        self.settings = QWidget()
+        self.settings.setObjectName("trainingSettings")
+        grid = SettingsGrid(self.settings)
+        grid.setContentsMargins(0, 0, 0, 0)
         self.size_spin = QSpinBox()
         self.size_spin.setObjectName("imageSizeSpin")
         self.size_spin.setRange(32, 1024)
@@ -460,10 +478,12 @@ class ModelPage(QWizardPage):
         self.sensitivity_spin.setDecimals(1)
         self.sensitivity_spin.setSuffix(" %")
         self.sensitivity_spin.setValue(DEFAULTS.target_sensitivity * 100)
-        grid.add("Target sensitivity:", self.sensitivity_spin,
-                 "Share of pneumonia cases the suggested threshold must flag (adjustable after "
-                 "training).")
-        layout.addLayout(grid)
+        layout.addWidget(self.settings)
+        target_grid = SettingsGrid()
+        target_grid.add("Target sensitivity:", self.sensitivity_spin,
+                        "Share of pneumonia cases the suggested threshold must flag (adjustable "
+                        "on the evaluation page).")
+        layout.addLayout(target_grid)
 
         self.advanced_button = QToolButton()
         self.advanced_button.setObjectName("advancedToggle")
@@ -524,7 +544,7 @@ class ModelPage(QWizardPage):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(500)
         self._debounce.timeout.connect(self._measure)
-        for radio in (self.fine_tune_radio, self.scratch_radio):
+        for radio in (self.calibrate_radio, self.fine_tune_radio, self.scratch_radio):
             radio.toggled.connect(self._settings_changed)
         self.arch_combo.currentIndexChanged.connect(self._settings_changed)
         for spin in (self.size_spin, self.epochs_spin, self.batch_spin, self.steps_spin):
@@ -540,12 +560,26 @@ class ModelPage(QWizardPage):
     def fine_tune(self) -> bool:
         return self.fine_tune_radio.isChecked() and self.owner.active_card is not None
 
+    @property
+    def calibrate(self) -> bool:
+        """Check and recalibrate the active model: no training."""
+        return self.calibrate_radio.isChecked() and self.owner.active_card is not None
+
+    @property
+    def mode(self) -> str:
+        return "calibrate" if self.calibrate else "fine_tune" if self.fine_tune else "scratch"
+
     def _update_enabled(self) -> None:
         card = self.owner.active_card
-        self.arch_combo.setEnabled(not self.fine_tune)
-        self.size_spin.setEnabled(not self.fine_tune)
+        adapting = self.fine_tune or self.calibrate
+        self.arch_combo.setEnabled(not adapting)
+        self.size_spin.setEnabled(not adapting)
+        self.settings.setEnabled(not self.calibrate)
+        self.advanced_button.setEnabled(not self.calibrate)
+        self.setButtonText(QWizard.WizardButton.NextButton,
+                           "Check my images >" if self.calibrate else "Start training >")
         self.size_spin.blockSignals(True)
-        if self.fine_tune and card is not None:
+        if adapting and card is not None:
             self.size_spin.setValue(card.input_size)  # shown; config() takes it from the card
             self.size_hint.setText("Fixed by the active model when fine-tuning.")
         else:
@@ -561,7 +595,7 @@ class ModelPage(QWizardPage):
     def config(self, **split_options) -> TrainConfig:
         """The TrainConfig these settings describe."""
         card = self.owner.active_card
-        fine = self.fine_tune and card is not None
+        fine = (self.fine_tune or self.calibrate) and card is not None
         return TrainConfig(
             architecture=card.architecture if fine else self.arch_combo.currentData(),
             image_size=card.input_size if fine else self.size_spin.value(),
@@ -583,7 +617,13 @@ class ModelPage(QWizardPage):
 
     def _settings_changed(self) -> None:
         self._update_enabled()
-        if self._key() in self.estimates:
+        if self.calibrate:
+            n_train, n_eval = self.owner.data_page.train_size()
+            self.estimate_label.setText(
+                f"<b>No training.</b> Each of your {_n(n_train + n_eval)} images is scored "
+                "once by the active model; then the threshold is set for your hospital and "
+                "checked by cross-validation (about a minute).")
+        elif self._key() in self.estimates:
             self.show_estimate()
         else:
             self.estimate_label.setText("Estimated training time: measuring the speed of this "
@@ -591,12 +631,16 @@ class ModelPage(QWizardPage):
             self._debounce.start()
 
     def _measure(self) -> None:
+        if self.calibrate:
+            return
         if self.owner.currentPage() is self and self._key() not in self.estimates:
             self.owner.measure_speed(*self._key())
 
     def add_estimate(self, estimate: SpeedEstimate) -> None:
         key = (estimate.architecture, estimate.image_size, estimate.batch_size)
         self.estimates[key] = estimate
+        if self.calibrate:
+            return
         if key == self._key():
             self.show_estimate()
         elif self.owner.currentPage() is self:
@@ -611,7 +655,13 @@ class ModelPage(QWizardPage):
         if estimate is None:
             return None
         n_train, n_eval = self.owner.data_page.train_size()
-        return estimate.total_seconds(n_train, n_eval, self.config())
+        config = self.config()
+        if self.fine_tune and config.cross_fit_folds:  # k fold models, then one on every image
+            n, k = n_train + n_eval, max(2, config.cross_fit_folds)
+            learn = n * (k - 1) / k * (1 - config.inner_val_fraction)
+            return k * estimate.total_seconds(round(learn), round(n - learn), config) + \
+                estimate.total_seconds(n, 0, config)
+        return estimate.total_seconds(n_train, n_eval, config)
 
     def show_estimate(self) -> None:
         estimate = self.estimates[self._key()]
@@ -622,6 +672,13 @@ class ModelPage(QWizardPage):
             steps = min(steps, config.max_steps_per_epoch)
         seconds = self.estimated_seconds() or 0.0
         per_step = estimate.seconds_per_step * config.batch_size / estimate.batch_size
+        if self.fine_tune and config.cross_fit_folds:
+            self.estimate_label.setText(
+                f"<b>Estimated time on this computer: {duration_text(seconds)}</b> at most "
+                f"({config.cross_fit_folds + 1} models of up to {config.epochs} epochs; "
+                f"measured here: {per_step:.2f} s per batch of {config.batch_size}). Usually "
+                "much less: each model stops once it no longer improves.")
+            return
         self.estimate_label.setText(
             f"<b>Estimated training time on this computer: {duration_text(seconds)}</b> at most "
             f"({config.epochs} epochs × {steps} batches of {config.batch_size} images; measured "
@@ -631,15 +688,19 @@ class ModelPage(QWizardPage):
 
 # -- 3. training -------------------------------------------------------------------------------
 class TrainingPage(QWizardPage):
-    """Live progress, curves, Stop and Cancel. Training starts when the page is shown."""
+    """Live progress, curves, Stop and Cancel. Training (or the check of the active model)
+    starts when the page is shown."""
+
+    TRAINING_SUBTITLE = ("Watch the validation curve (orange): it measures images the model "
+                         "does not learn from. You can stop at any time and keep the best model.")
 
     def __init__(self, owner: TrainingWizard):
         super().__init__()
         self.owner = owner
         self.setObjectName("trainingPage")
         self.setTitle("Step 3 of 5 — Training")
-        self.setSubTitle("Watch the validation curve (orange): it measures images the model does "
-                         "not learn from. You can stop at any time and keep the best model.")
+        self.setSubTitle(self.TRAINING_SUBTITLE)
+        self.mode = "scratch"
         self.setButtonText(QWizard.WizardButton.NextButton, "Evaluate >")
         self.epochs = 1
         self.best: EpochProgress | None = None
@@ -652,6 +713,11 @@ class TrainingPage(QWizardPage):
         self.status.setWordWrap(True)
         self.status.setStyleSheet("font-weight:600;")
         layout.addWidget(self.status)
+        self.run_label = QLabel("")
+        self.run_label.setObjectName("runLabel")
+        self.run_label.setWordWrap(True)
+        self.run_label.setVisible(False)
+        layout.addWidget(self.run_label)
         bar_row = QHBoxLayout()
         self.progress = QProgressBar()
         self.progress.setObjectName("trainingProgress")
@@ -669,6 +735,7 @@ class TrainingPage(QWizardPage):
         legend.setObjectName("plotLegend")
         legend.setWordWrap(True)
         layout.addWidget(legend)
+        self.legend = legend
         self.plots = TrainingPlots()
         layout.addWidget(self.plots, 1)
         self.best_label = QLabel("")
@@ -706,8 +773,21 @@ class TrainingPage(QWizardPage):
     def isComplete(self) -> bool:  # noqa: N802 (Qt override)
         return self.owner.outcome is not None and not self.owner.training_running
 
-    def begin(self, config: TrainConfig) -> None:
-        """Reset the page for a new run of `config`."""
+    def begin(self, config: TrainConfig, mode: str = "scratch") -> None:
+        """Reset the page for a new run of `config` (`mode`: scratch, fine_tune, calibrate)."""
+        self.mode = mode
+        calibrating = mode == "calibrate"
+        if calibrating:
+            self.setTitle("Step 3 of 5 — Checking the active model on your images")
+            self.setSubTitle("Each image is scored once; nothing is trained. The threshold "
+                             "is then set for your hospital and checked by cross-validation.")
+        else:
+            self.setTitle("Step 3 of 5 — Training")
+            self.setSubTitle(self.TRAINING_SUBTITLE)
+        for widget in (self.plots, self.legend, self.best_label, self.stop_button):
+            widget.setVisible(not calibrating)
+        self.run_label.setText("")
+        self.run_label.setVisible(False)
         self.epochs, self.best, self.last_epoch, self.stopping = config.epochs, None, None, False
         self.plots.reset(config.epochs)
         self.progress.setRange(0, 0)
@@ -727,7 +807,8 @@ class TrainingPage(QWizardPage):
                  "preparing": "Preparing the images (each is read and resized once)…",
                  "training": "Building the model…",
                  "comparing": "Scoring the validation images with the active model, for "
-                              "comparison…"}
+                              "comparison…",
+                 "scoring": "Scoring your images with the active model…"}
         self.status.setText(texts.get(stage, stage))
         if stage == "comparing":
             self.progress.setRange(0, 0)
@@ -735,6 +816,15 @@ class TrainingPage(QWizardPage):
     @Slot(str)
     def on_message(self, text: str) -> None:
         self.log.appendPlainText(text)
+
+    @Slot(int, int, str, int)
+    def on_run(self, run: int, runs: int, title: str, epochs: int) -> None:
+        """Cross-fitting: model `run` of `runs` starts; its curves replace the last one's."""
+        self.epochs, self.best, self.last_epoch = epochs, None, None
+        self.plots.reset(epochs)
+        self.best_label.setText("")
+        self.run_label.setText(f"<b>Model {run} of {runs}</b> — {html.escape(title)}")
+        self.run_label.setVisible(True)
 
     @Slot(int, int)
     def on_cache_progress(self, done: int, total: int) -> None:
@@ -784,7 +874,13 @@ class TrainingPage(QWizardPage):
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if outcome in ("finished", "stopped") else 0)
         result = self.owner.outcome.result if self.owner.outcome else None
-        if result is not None:
+        if result is not None and self.mode == "calibrate":
+            self.status.setStyleSheet("font-weight:600;" + OK_STYLE)
+            self.status.setText(f"✔ Done: {self.owner.outcome.val_images} of your images scored "
+                                "and the threshold set for your hospital. Click “Evaluate” to "
+                                "see the figures.")
+            self.rate.setText("")
+        elif result is not None:
             epochs = result.card.training.get("epochs_run", 0)
             best = result.card.validation.get("best_epoch")
             how = "Stopped by you" if outcome == "stopped" else "Training finished"
@@ -805,6 +901,29 @@ class TrainingPage(QWizardPage):
 
 
 # -- 4. evaluation -----------------------------------------------------------------------------
+def _ci(values) -> str:
+    low, high = values
+    return f"95 % CI {low * 100:.0f}–{high * 100:.0f} %"
+
+
+def local_summary(local: dict) -> str:
+    """The card's cross-validated figures on the clinic's studies, and the active model's on the
+    same studies, as HTML sentences for the evaluation page ('' without a `local` section)."""
+    if not local:
+        return ""
+    text = (f"<br><br><b>Expected on new studies from your hospital</b> at the suggested "
+            f"threshold (cross-validated): sensitivity <b>{pct(local['sensitivity'])}</b> "
+            f"({_ci(local['sensitivity_ci95'])}), specificity "
+            f"<b>{pct(local['specificity'])}</b> ({_ci(local['specificity_ci95'])}).")
+    active = local.get("active_model") or {}
+    if "sensitivity" in active:
+        text += (f" The active model at its own threshold, on the same images: sensitivity "
+                 f"{pct(active['sensitivity'])}, specificity {pct(active['specificity'])}.")
+    for warning in local.get("warnings", []):
+        text += f"<br><span style='{ERROR_STYLE}'>⚠ {html.escape(warning)}.</span>"
+    return text
+
+
 def _operating_point(labels: np.ndarray, scores: np.ndarray,
                      threshold: float) -> tuple[float, float]:
     """(1 − specificity, sensitivity) at `threshold`."""
@@ -856,14 +975,16 @@ class EvaluationPage(QWizardPage):
     """ROC, confusion matrix, threshold slider, and comparison with the active model."""
 
     SLIDER_STEPS = 1000
+    VALIDATION_SUBTITLE = ("Figures on the validation images, which the model never learned "
+                           "from. Move the slider to trade missed pneumonia against false "
+                           "alarms.")
 
     def __init__(self, owner: TrainingWizard):
         super().__init__()
         self.owner = owner
         self.setObjectName("evaluationPage")
         self.setTitle("Step 4 of 5 — How well does the new model do?")
-        self.setSubTitle("Figures on the validation images, which the model never learned from. "
-                         "Move the slider to trade missed pneumonia against false alarms.")
+        self.setSubTitle(self.VALIDATION_SUBTITLE)
         self.labels = np.zeros(0)
         self.scores = np.zeros(0)
         self.suggested = 0.5
@@ -874,7 +995,8 @@ class EvaluationPage(QWizardPage):
         left = QVBoxLayout()
         self.roc = RocPlot()
         self.roc.setObjectName("rocPlot")
-        left.addWidget(titled("<b>ROC curve</b> on the validation images", self.roc), 1)
+        left.addWidget(titled("<b>ROC curve</b> on images the model did not learn from",
+                              self.roc), 1)
         left.addWidget(hint("Each point of a curve is one possible threshold. Up: more "
                             "pneumonia caught; right: more normal images wrongly flagged. "
                             "A curve closer to the top-left corner is a better model."))
@@ -939,11 +1061,20 @@ class EvaluationPage(QWizardPage):
         self.labels, self.scores = result.val_labels, result.val_scores
         self.suggested = float(result.card.threshold)
         self.target = float(result.card.threshold_rule.get("target", DEFAULTS.target_sensitivity))
-        self.intro.setText(
-            f"Validation: <b>{outcome.val_images}</b> images "
-            f"({int(self.labels.sum())} PNEUMONIA, {int(len(self.labels) - self.labels.sum())} "
-            f"NORMAL) from <b>{outcome.val_patients}</b> patients. ROC AUC "
-            f"<b>{metrics.roc_auc(self.labels, self.scores):.3f}</b> (1.0 perfect, 0.5 chance).")
+        counts = (f"({int(self.labels.sum())} PNEUMONIA, "
+                  f"{int(len(self.labels) - self.labels.sum())} NORMAL) from "
+                  f"<b>{outcome.val_patients}</b> patients")
+        auc = (f"ROC AUC <b>{metrics.roc_auc(self.labels, self.scores):.3f}</b> (1.0 perfect, "
+               "0.5 chance).")
+        if outcome.source == "cross-validated":
+            self.setSubTitle("Figures on all your images, each scored by a model that did not "
+                             "learn from it (cross-validated by patient). Move the slider to "
+                             "trade missed pneumonia against false alarms.")
+            self.intro.setText(f"<b>{outcome.val_images}</b> of your images {counts}. {auc}"
+                               + local_summary(result.card.local))
+        else:
+            self.setSubTitle(self.VALIDATION_SUBTITLE)
+            self.intro.setText(f"Validation: <b>{outcome.val_images}</b> images {counts}. {auc}")
         self.reset_button.setText(f"Back to the suggested threshold ({self.target * 100:.0f} % "
                                   "sensitivity)")
         fpr, tpr, _ = metrics.roc_curve(self.labels, self.scores)
@@ -1012,7 +1143,7 @@ class EvaluationPage(QWizardPage):
             note = (f"The new model's AUC is {word}"
                     + (f" by {abs(diff):.3f}." if diff else "."))
             if n < 200:
-                note += f" With {n} validation images, differences under ~0.05 may be chance."
+                note += f" With {n} images, differences under ~0.05 may be chance."
             note += (" If the active model was trained on some of these images, its figures "
                      "here are too optimistic.")
         _fill(self.comparison_table, rows)
@@ -1071,8 +1202,10 @@ class SavePage(QWizardPage):
         self.saved_path = None
         card = outcome.result.card
         if not self.name_edit.text():
-            base = (f"{self.owner.active_card.name}-tuned" if card.training.get(
-                "fine_tuned_from") and self.owner.active_card else card.architecture)
+            active = self.owner.active_card
+            base = (f"{active.name}-recalibrated" if card.training.get("calibrated_from")
+                    and active else f"{active.name}-tuned" if card.training.get(
+                        "fine_tuned_from") and active else card.architecture)
             self.name_edit.setText(f"{base}-{datetime.now():%Y-%m-%d-%H%M}")
         evaluation = self.owner.evaluation_page
         matrix = metrics.confusion(outcome.result.val_labels, outcome.result.val_scores,
@@ -1082,7 +1215,9 @@ class SavePage(QWizardPage):
                 f"suggested for {evaluation.target * 100:.0f} % sensitivity")
         auc = metrics.roc_auc(outcome.result.val_labels, outcome.result.val_scores)
         self.summary.setText(
-            f"{card.architecture}, {card.input_size} px · validation AUC {auc:.3f} · threshold "
+            f"{card.architecture}, {card.input_size} px · "
+            + ("AUC on your images (out of fold)" if outcome.source == "cross-validated"
+               else "validation AUC") + f" {auc:.3f} · threshold "
             f"{evaluation.threshold * 100:.1f} % ({rule}): sensitivity "
             f"{pct(tp / max(tp + fn, 1))}, specificity {pct(tn / max(tn + fp, 1))}.")
         comparison = outcome.comparison
@@ -1092,8 +1227,8 @@ class SavePage(QWizardPage):
         self.active_check.setChecked(better)
         self.active_note.setText(
             "Checked because the new model did at least as well as the active one on the "
-            "validation images." if better and comparison is not None else
-            "Not checked: the active model did better on the validation images." if not better
+            "same images." if better and comparison is not None else
+            "Not checked: the active model did better on the same images." if not better
             else "You can also switch models later in the model manager.")
         self.status.setText("")
         self._name_changed()
