@@ -10,8 +10,8 @@ from pathlib import Path
 import pydicom
 import pytest
 from conftest import write_dicom
+from dicom_sender import send
 from pydicom.uid import generate_uid
-from pynetdicom import AE
 from pynetdicom.sop_class import DigitalXRayImageStorageForPresentation
 from PySide6.QtCore import Qt
 
@@ -152,16 +152,6 @@ def test_the_worklist_is_restored_from_the_audit_log(filled, qtbot):
     assert restored.load() == 0  # nothing listed twice
 
 
-def _send(port: int, paths: list[Path]) -> list[int]:
-    ae = AE(ae_title="CR1")
-    ae.add_requested_context(DigitalXRayImageStorageForPresentation)
-    assoc = ae.associate(HOST, port, ae_title="PNEUMO")
-    assert assoc.is_established
-    statuses = [assoc.send_c_store(pydicom.dcmread(p)).Status for p in paths]
-    assoc.release()
-    return statuses
-
-
 def test_controller_feeds_the_worklist_on_the_gui_thread(qtbot, tmp_path):
     audit = AuditLog(tmp_path / "audit.sqlite")
     model = WorklistModel(audit)
@@ -177,7 +167,7 @@ def test_controller_feeds_the_worklist_on_the_gui_thread(qtbot, tmp_path):
         controller.start(config)
     try:
         films = [_film(tmp_path, i) for i in range(3)]
-        assert _send(controller.port, films) == [0, 0, 0]
+        assert send(controller.port, films) == [0, 0, 0]
         qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=10000)
         assert {model.row(i).state for i in range(3)} == {"new"}
 
@@ -204,7 +194,7 @@ def test_controller_stop_without_a_model_leaves_studies_for_the_next_start(qtbot
     config = ReceivingConfig(tmp_path / "received", port=0, host=HOST)
     controller.start(config)
     try:
-        assert _send(controller.port, [_film(tmp_path, 5)]) == [0]
+        assert send(controller.port, [_film(tmp_path, 5)]) == [0]
         qtbot.waitUntil(lambda: len(audit.events("received")) == 1, timeout=10000)
     finally:
         controller.stop()

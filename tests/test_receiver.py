@@ -17,6 +17,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import shared_data, write_dicom
+from dicom_sender import send
 from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
 from pynetdicom.pdu import P_DATA_TF
@@ -53,25 +54,6 @@ def _dataset(folder: Path, sop_class=DigitalXRayImageStorageForPresentation, siz
     path = write_dicom(folder / f"{generate_uid()}.dcm", synthetic_chest(size, seed=seed),
                        SOPClassUID=sop_class, **tags)
     return pydicom.dcmread(path)
-
-
-def _send(port: int, datasets: list[pydicom.Dataset], calling: str = "MODALITY",
-          called: str = "PNEUMO", handlers=None) -> list[int | None]:
-    """C-STORE each dataset on one association; the statuses (None: no answer)."""
-    ae = AE(ae_title=calling)
-    for context in {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
-                    for ds in datasets}:
-        ae.add_requested_context(*context)
-    assoc = ae.associate(HOST, port, ae_title=called, evt_handlers=handlers or [])
-    assert assoc.is_established, "association refused"
-    try:
-        statuses = []
-        for ds in datasets:
-            answer = assoc.send_c_store(ds)
-            statuses.append(answer.Status if "Status" in answer else None)
-        return statuses
-    finally:
-        assoc.release()
 
 
 def _stored(out: Path) -> list[Path]:
@@ -116,8 +98,8 @@ def test_real_and_written_dicoms_are_stored_scored_and_logged_once(tmp_path, tin
                                on_outcome=lambda a, o: outcomes.append(o))
     service.start()
     try:
-        assert _send(service.port, sent) == [SUCCESS] * len(sent)
-        assert _send(service.port, sent[:2] + written[:1]) == [SUCCESS] * 3  # sent again
+        assert send(service.port, sent) == [SUCCESS] * len(sent)
+        assert send(service.port, sent[:2] + written[:1]) == [SUCCESS] * 3  # sent again
         _wait_for(lambda: len(outcomes) == len(sent))
         assert service.pipeline.wait_idle(30)
     finally:
@@ -233,10 +215,10 @@ def test_calling_ae_allow_list_and_called_ae(tmp_path):
     try:
         ds = _dataset(tmp_path)
         with pytest.raises(AssertionError, match="association refused"):
-            _send(receiver.port, [ds], calling="INTRUDER")
+            send(receiver.port, [ds], calling="INTRUDER")
         with pytest.raises(AssertionError, match="association refused"):
-            _send(receiver.port, [ds], calling="CR1", called="OTHER")
-        assert _send(receiver.port, [ds], calling="CR1") == [SUCCESS]
+            send(receiver.port, [ds], calling="CR1", called="OTHER")
+        assert send(receiver.port, [ds], calling="CR1") == [SUCCESS]
     finally:
         receiver.stop()
     assert [a.source for a in got] == [f"DICOM CR1 {HOST}"]
@@ -253,10 +235,10 @@ def test_a_failed_write_leaves_no_file_and_is_answered_with_failure(tmp_path, mo
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(receiver_module.os, "replace", disk_full)
-        assert _send(receiver.port, [ds]) == [OUT_OF_RESOURCES]
+        assert send(receiver.port, [ds]) == [OUT_OF_RESOURCES]
         monkeypatch.undo()
         assert list(out.rglob("*")) == [out / ds.StudyInstanceUID]  # no file, no temporary
-        assert _send(receiver.port, [ds]) == [SUCCESS]  # the sender's retry is stored
+        assert send(receiver.port, [ds]) == [SUCCESS]  # the sender's retry is stored
     finally:
         receiver.stop()
     assert _stored(out) == [_target(out, ds)] and len(got) == 1
@@ -289,7 +271,7 @@ def test_a_receiver_killed_mid_transfer_leaves_no_partial_file_and_restarts(tmp_
                 if sent["pdus"] == 100:
                     os.kill(proc.pid, signal.SIGKILL)
 
-        statuses = _send(port, [big], handlers=[(evt.EVT_PDU_SENT, kill_after_some_data)])
+        statuses = send(port, [big], handlers=[(evt.EVT_PDU_SENT, kill_after_some_data)])
         assert statuses == [None]  # no answer: the sender keeps the study to send again
         proc.wait(10)
     finally:
@@ -307,7 +289,7 @@ def test_a_receiver_killed_mid_transfer_leaves_no_partial_file_and_restarts(tmp_
     receiver = _receiver(out, got)
     try:
         assert not leftover.exists()
-        assert _send(receiver.port, [big]) == [SUCCESS]
+        assert send(receiver.port, [big]) == [SUCCESS]
     finally:
         receiver.stop()
     assert _stored(out) == [_target(out, big)]
@@ -329,7 +311,7 @@ def test_receiving_goes_on_while_a_batch_is_scored(tmp_path):
     service.start()
     try:
         datasets = [_dataset(tmp_path, size=128, seed=i) for i in range(12)]
-        assert _send(service.port, datasets) == [SUCCESS] * 12
+        assert send(service.port, datasets) == [SUCCESS] * 12
         assert scored_batches == []
         release.set()
         assert service.pipeline.wait_idle(30)
@@ -347,7 +329,7 @@ def test_a_restart_scores_what_the_last_run_left(tmp_path):
     service.receiver.start()
     try:
         datasets = [_dataset(tmp_path, size=128, seed=i) for i in range(3)]
-        assert _send(service.receiver.port, datasets) == [SUCCESS] * 3
+        assert send(service.receiver.port, datasets) == [SUCCESS] * 3
     finally:
         service.receiver.stop()
     service.audit.close()
@@ -388,7 +370,7 @@ def test_cli_receive_until_sigterm(tmp_path, tiny_bundle):
             assert banner, "the receiver stopped before listening"
         port = int(banner.split(" on port ")[1].split(",")[0])
         datasets = [_dataset(tmp_path, seed=i, PatientAge="003Y") for i in range(3)]
-        assert _send(port, datasets, calling="CR1") == [SUCCESS] * 3
+        assert send(port, datasets, calling="CR1") == [SUCCESS] * 3
         _wait_for(lambda: (out / "results.csv").exists()
                   and len((out / "results.csv").read_text().splitlines()) == 4)
         proc.send_signal(signal.SIGTERM)
