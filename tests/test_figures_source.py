@@ -133,3 +133,17 @@ def test_an_overridden_threshold_without_figures_says_there_are_none():
     assert performance_statement(card(), threshold=0.3).lines == (
         "The model's own threshold is 95 %; the model card gives no validated sensitivity or "
         "specificity.",)
+
+
+def test_cross_fitted_fine_tuning_names_its_out_of_fold_figures():
+    """`train --init-from` by cross-fitting: local figures first, then the out-of-fold ones,
+    which are not the training hospital's nor a held-back split."""
+    statement = performance_statement(card(
+        validation={**VALIDATION, "n": 120, "split": "out-of-fold (all local studies)"},
+        local=LOCAL, training={"fine_tuned_from": "shipped"}))
+    local, oof = statement.lines
+    assert local.startswith("On 120 of your studies, cross-validated")
+    assert oof.startswith("Out of fold on the studies it was fine-tuned on (120 studies), at "
+                          "the threshold fitted on them")
+    assert TRAINING_HOSPITAL not in oof and "validation split" not in oof
+    assert statement.validation_source.startswith("out-of-fold predictions")

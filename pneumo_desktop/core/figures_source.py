@@ -103,6 +103,8 @@ def _validation_source(card: ModelCard, validation: dict[str, Any]) -> str:
     """'the training hospital's validation split (741 studies)' or its fine-tuning form."""
     studies = _studies(validation.get("n"))
     where = f" ({studies})" if studies else ""
+    if _out_of_fold(validation):
+        return f"out-of-fold predictions on the studies it was fine-tuned on{where}"
     if _fine_tuned_from(card):
         return f"the validation split of the studies it was fine-tuned on{where}"
     return f"the training hospital's validation split{where}"
@@ -112,6 +114,12 @@ def _local_source(local: dict[str, Any]) -> str:
     n = _count(local.get("n"))
     return f"{n} of your studies, cross-validated" if n is not None else \
         "your studies, cross-validated"
+
+
+def _out_of_fold(validation: dict[str, Any]) -> bool:
+    """The figures come from cross-fitting on the local studies (`core.fine_tuning`)."""
+    split = validation.get("split")
+    return isinstance(split, str) and split.startswith("out-of-fold")
 
 
 def _fine_tuned_from(card: ModelCard) -> str:
@@ -136,7 +144,10 @@ def _local_line(local: dict[str, Any]) -> str:
 
 def _validation_line(card: ModelCard, validation: dict[str, Any], second: bool) -> str:
     studies = _studies(validation.get("n"))
-    if _fine_tuned_from(card):
+    if _out_of_fold(validation):
+        where = ("Out of fold on the studies it was fine-tuned on" + (
+            f" ({studies})" if studies else "") + ", at the threshold fitted on them")
+    elif _fine_tuned_from(card):
         where = "On the validation split of the studies it was fine-tuned on" + (
             f" ({studies})" if studies else "")
     else:
