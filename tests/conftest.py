@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# the audit log, received studies and user models of the windows the tests open stay out of
+# the user's own data folder
+os.environ.setdefault("PNEUMO_DATA_DIR", tempfile.mkdtemp(prefix="pneumo-test-data-"))
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -259,7 +259,8 @@ import json, sys, time
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 import pneumo_desktop.gui.app, pneumo_desktop.gui.main_window as mw
-heavy = [m for m in ("tensorflow", "keras", "pneumo_desktop.core.inference") if m in sys.modules]
+heavy = [m for m in ("tensorflow", "keras", "pneumo_desktop.core.inference", "pynetdicom")
+         if m in sys.modules]
 app = QApplication([])
 start = time.perf_counter()
 win = mw.MainWindow(model_path={str(tiny_bundle)!r},

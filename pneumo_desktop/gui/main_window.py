@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop import __version__
 from pneumo_desktop.core.bundle import default_bundle_path, default_model_dirs
+from pneumo_desktop.core.errors import PneumoError
 from pneumo_desktop.core.image_io import IMAGE_SUFFIXES
 from pneumo_desktop.gui.batch_model import BatchTableModel
 from pneumo_desktop.gui.batch_panel import BatchPanel
@@ -55,8 +57,10 @@ from pneumo_desktop.gui.workers import (
 )
 
 if TYPE_CHECKING:
+    from pneumo_desktop.core.audit_log import AuditLog
     from pneumo_desktop.core.bundle import ModelCard
     from pneumo_desktop.core.inference import Predictor, ScoredFile
+    from pneumo_desktop.gui.intake_dock import IntakeDock
 
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
                 "All files (*)")
@@ -117,6 +121,7 @@ class MainWindow(QMainWindow):
         self._pending_batch: list[Path] | None = None
         self._report: ReportWriter | None = None
         self._closing = False
+        self._intake_error = ""
 
         self._build_widgets()
         self._build_actions()
@@ -129,6 +134,10 @@ class MainWindow(QMainWindow):
         chosen = Path(model_path) if explicit else Path(self.settings.active_model or
                                                         default_bundle_path())
         self.load_model(chosen, fallback=not explicit)
+        if self._intake_error:
+            self.statusBar().showMessage(self._intake_error, 15000)
+        elif self.settings.receiving_enabled and self.ensure_intake() is not None:
+            QTimer.singleShot(0, self.intake.start)  # it was on when the app last closed
 
     # ==== construction ====================================================================
     def _build_widgets(self) -> None:
@@ -168,8 +177,62 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.batch_dock)
         self.batch_dock.hide()
 
+        self.intake: IntakeDock | None = None  # built on first use (see ensure_intake)
+        self.audit = self._open_audit_log()
+
         self.viewer.zoomChanged.connect(self._zoom_changed)
         self.viewer.windowLevelChanged.connect(self._window_level_changed)
+
+    def _open_audit_log(self) -> AuditLog | None:
+        """The audit log; None (said in the status bar) when it cannot be opened: the app
+        still scores what is opened or dropped."""
+        from pneumo_desktop.core.audit_log import AuditLog
+
+        try:
+            return AuditLog()
+        except (OSError, PneumoError, sqlite3.Error) as exc:
+            self._intake_error = f"Worklist and audit log unavailable: {exc}"
+            return None
+
+    def ensure_intake(self) -> IntakeDock | None:
+        """The worklist dock and its receiver, built on first use (the DICOM networking stack
+        is imported only then, not at every start)."""
+        if self.intake is None and self.audit is not None:
+            from pneumo_desktop.gui.intake_dock import IntakeDock
+
+            dock = IntakeDock(self.settings, self.audit, self)
+            dock.openRequested.connect(self.open_image)
+            dock.announced.connect(lambda text: self.statusBar().showMessage(text, 15000))
+            dock.runningChanged.connect(lambda running: dock.show() if running else None)
+            self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+            self.tabifyDockWidget(self.batch_dock, dock)
+            dock.set_predictor(self._predictor)
+            self.intake = dock
+        return self.intake
+
+    def show_worklist(self) -> None:
+        """Show the worklist (Ctrl+L)."""
+        dock = self.ensure_intake()
+        if dock is None:
+            self.statusBar().showMessage(self._intake_error, 8000)
+            return
+        dock.show()
+        dock.raise_()
+
+    def edit_receiving(self) -> None:
+        dock = self.ensure_intake()
+        if dock is None:
+            self.statusBar().showMessage(self._intake_error, 8000)
+            return
+        dock.edit_settings()
+
+    def _audit(self, kind: str, detail: str, **fields) -> None:
+        """Record a user override in the audit log (when there is one)."""
+        if self.audit is not None:
+            try:
+                self.audit.log_override(kind, detail, **fields)
+            except (OSError, PneumoError, sqlite3.Error) as exc:
+                self.statusBar().showMessage(f"The audit log could not be written: {exc}", 8000)
 
     def _action(self, name: str, text: str, slot, shortcuts: list | None = None,
                 tip: str = "", checkable: bool = False) -> QAction:
@@ -253,6 +316,11 @@ class MainWindow(QMainWindow):
         self.batch_toggle_action.setText("&Batch results")
         self.batch_toggle_action.setShortcut(QKeySequence("Ctrl+B"))
         self.batch_toggle_action.setToolTip("Show or hide the batch results (Ctrl+B)")
+        self.worklist_toggle_action = a(
+            "worklistAction", "&Worklist (received studies)", self.show_worklist, ["Ctrl+L"],
+            "Studies received from the X-ray machine, PACS or watched folder")
+        self.receiving_action = a("receivingAction", "&Receiving studies…", self.edit_receiving,
+                                  tip="DICOM receiver (AE title, port) and watched folder")
 
         self.heatmap_action.setChecked(self.settings.overlay_visible)
         self.result_panel.heatmap_toggle.setChecked(self.settings.overlay_visible)
@@ -262,14 +330,22 @@ class MainWindow(QMainWindow):
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         for item in (self.open_action, self.score_action, self.score_files_action, None,
-                     self.csv_action, self.pdf_action, None, self.quit_action):
-            file_menu.addSeparator() if item is None else file_menu.addAction(item)
+                     self.csv_action, self.pdf_action, None, self.receiving_action, None,
+                     self.quit_action):
+            if item is None:
+                file_menu.addSeparator()
+            elif item:
+                file_menu.addAction(item)
         view_menu = menus.addMenu("&View")
         for item in (self.fit_action, self.actual_action, self.zoom_in_action,
                      self.zoom_out_action, None, self.invert_action, self.reset_wl_action, None,
                      self.heatmap_action, self.more_opaque_action, self.less_opaque_action, None,
-                     self.patient_action, self.batch_toggle_action):
-            view_menu.addSeparator() if item is None else view_menu.addAction(item)
+                     self.patient_action, self.batch_toggle_action,
+                     self.worklist_toggle_action):
+            if item is None:
+                view_menu.addSeparator()
+            elif item:
+                view_menu.addAction(item)
         study_menu = menus.addMenu("&Study")
         for item in (self.next_action, self.previous_action, None, self.score_anyway_action,
                      None, self.cancel_action):
@@ -375,7 +451,13 @@ class MainWindow(QMainWindow):
     def _model_loaded(self, request: int, predictor: Predictor, device: str) -> None:
         if request != self._load_request or self._closing:
             return
+        previous = self._predictor
         self._predictor, self._device = predictor, device
+        if self.intake is not None:
+            self.intake.set_predictor(predictor)
+        if previous is not None and previous.bundle.path != predictor.bundle.path:
+            self._audit("model_switch", f"{previous.bundle.name} -> {predictor.bundle.name}",
+                        model=predictor.bundle.name)
         self._loading_path, self._model_error = None, ""
         predictor.set_threshold(self.threshold)
         self.result_panel.set_model(predictor.bundle.card, self.threshold, device)
@@ -444,8 +526,12 @@ class MainWindow(QMainWindow):
 
     def set_threshold_override(self, value: float | None) -> None:
         """Use `value` instead of the model's threshold (None: back to the model's)."""
+        before = self.threshold
         self.settings.threshold_override = value
         threshold = self.threshold
+        if threshold != before:
+            self._audit("threshold_change", f"{before:.4f} -> {threshold:.4f}" + (
+                "" if value is not None else " (back to the model's)"), threshold=threshold)
         if self._predictor is not None:
             self._predictor.set_threshold(threshold)
         self.batch_model.set_threshold(threshold)
@@ -550,6 +636,9 @@ class MainWindow(QMainWindow):
         if result is None or not result.withheld:
             return False
         result.forced = True
+        prediction = result.prediction
+        self._audit("score_anyway", prediction.outside_use_note, path=result.path,
+                    probability=prediction.probability, threshold=prediction.threshold)
         if self.batch_model.score_anyway(result.path):
             self.batch_panel.update_summary()
         self._show_current()
@@ -920,6 +1009,12 @@ class MainWindow(QMainWindow):
             self._batch.cancel()
         if self._report is not None:
             self._report.cancel()
+        if self.intake is not None:
+            self.intake.shutdown()
+            self.intake = None
+        if self.audit is not None:
+            self.audit.close()
+            self.audit = None
         return self._pool.wait_all(timeout_ms)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -112,6 +112,63 @@ class AppSettings:
                 raise ValueError(f"threshold {value} is not between 0 and 1")
             self.store.setValue("model/threshold_override", float(value))
 
+    # -- receiving ------------------------------------------------------------------------
+    @property
+    def receive_dicom(self) -> bool:
+        """Receive DICOM over the network (else watched folder only)."""
+        return self._bool("receiving/dicom", True)
+
+    @receive_dicom.setter
+    def receive_dicom(self, value: bool) -> None:
+        self.store.setValue("receiving/dicom", bool(value))
+
+    @property
+    def receive_ae_title(self) -> str:
+        from pneumo_desktop.core.receiver import DEFAULT_AE_TITLE
+
+        return self._str("receiving/ae_title", DEFAULT_AE_TITLE) or DEFAULT_AE_TITLE
+
+    @receive_ae_title.setter
+    def receive_ae_title(self, value: str) -> None:
+        self.store.setValue("receiving/ae_title", str(value))
+
+    @property
+    def receive_port(self) -> int:
+        from pneumo_desktop.core.receiver import DEFAULT_PORT
+
+        value = int(self._float("receiving/port", DEFAULT_PORT))
+        return value if 0 < value < 65536 else DEFAULT_PORT
+
+    @receive_port.setter
+    def receive_port(self, value: int) -> None:
+        self.store.setValue("receiving/port", int(value))
+
+    @property
+    def receive_allowed(self) -> list[str]:
+        """Calling AE titles accepted (empty: any)."""
+        return [t for t in self._str("receiving/allowed").split(",") if t]
+
+    @receive_allowed.setter
+    def receive_allowed(self, value: list[str]) -> None:
+        self.store.setValue("receiving/allowed", ",".join(value))
+
+    @property
+    def watch_folder(self) -> str:
+        return self._str("receiving/watch_folder")
+
+    @watch_folder.setter
+    def watch_folder(self, value: str) -> None:
+        self.store.setValue("receiving/watch_folder", str(value))
+
+    @property
+    def receiving_enabled(self) -> bool:
+        """The receiver was on when the app last closed: start it again at launch."""
+        return self._bool("receiving/enabled", False)
+
+    @receiving_enabled.setter
+    def receiving_enabled(self, value: bool) -> None:
+        self.store.setValue("receiving/enabled", bool(value))
+
     # -- window ---------------------------------------------------------------------------
     @property
     def geometry(self) -> QByteArray | None:
