@@ -3,7 +3,7 @@
     python benchmarks/compare_models.py --a models/default --b DIR [--data ../shared/data]
 
 - home test split: the patient-level test split of the training hospital, rebuilt from model
-  A's card (B must have been trained on the same split: the script checks the counts);
+  A's card (B must have been trained on the same split: the script checks the settings);
 - shifted test split: the same films, each with two fixed shifts (`core.site_shift`, seed 0:
   exposure, contrast, gamma, blur, resolution, noise, CLAHE, border, crop, burned-in labels);
 - border masking and heat-map focus (`core.shortcuts`) on the home test split and on the 120
@@ -76,11 +76,12 @@ def main() -> None:
 
     data = Path(args.data)
     card_a, card_b = read_bundle(args.a).card, read_bundle(args.b).card
-    counts = [c.training.get("counts", {}).get("test", {}).get("images") for c in (card_a,
-                                                                                   card_b)]
-    if counts[0] != counts[1]:
-        raise SystemExit(f"the models were not trained on the same split (test images "
-                         f"{counts[0]} vs {counts[1]})")
+    keys = ("seed", "val_fraction", "test_fraction", "holdout")
+    split_a, split_b = ({k: c.training.get("config", {}).get(k) for k in keys}
+                        for c in (card_a, card_b))
+    if split_a != split_b:
+        raise SystemExit(f"the models were not trained on the same split ({split_a} vs "
+                         f"{split_b})")
     test = home_splits(data, card_a)["test"]
     native = sorted((data / "chest_xray_native").rglob("*.jpeg"))
     a, b = (evaluate(path, data, test, native) for path in (args.a, args.b))
