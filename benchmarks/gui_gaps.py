@@ -4,6 +4,8 @@ moment the window is shown, with the shipped model on real radiographs.
     python benchmarks/gui_gaps.py drop FOLDER         a folder dropped right after the window
     python benchmarks/gui_gaps.py first-score IMAGE   launch to the first heat map on screen
     python benchmarks/gui_gaps.py wizard FOLDER       fine-tuning the shipped model, a few steps
+    python benchmarks/gui_gaps.py receive N           N studies pushed in one association to the
+                                                      window's DICOM receiver (worklist)
 
 Prints one JSON line (seconds). `--model DIR` picks another bundle (default: models/default).
 Launch time is taken from PNEUMO_LAUNCH_TIME (time.time() before the process was started) when
@@ -102,10 +104,74 @@ def wizard(args, app, settings) -> dict:
             "architecture": config.architecture, "image_size": config.image_size}
 
 
+def wait_until(condition, seconds: float) -> None:
+    """Run the event loop until `condition()` holds (checked every 50 ms) or TimeoutError."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.timeout.connect(lambda: loop.quit() if condition() else None)
+    timer.start(50)
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+    timer.stop()
+    if not condition():
+        raise TimeoutError(f"not done within {seconds} s")
+
+
+def receive(args, app, settings) -> dict:
+    """A burst of studies from a modality (another process, one association) while the window
+    is shown: they are stored, scored and listed in the worklist."""
+    import socket
+    import subprocess
+
+    from bench_receiver import SENDER, films, write_studies
+
+    from pneumo_desktop.gui.gap_probe import GapProbe
+    from pneumo_desktop.gui.main_window import MainWindow
+
+    n = int(args.input)
+    data = Path(tempfile.mkdtemp(prefix="gaps-data-"))
+    os.environ["PNEUMO_DATA_DIR"] = str(data)  # audit log and received studies
+    (data / "send").mkdir()
+    write_studies(data / "send", films("native" if (ROOT.parent / "shared" / "data" /
+                                                   "chest_xray_native").is_dir()
+                                       else "synthetic", 512, n))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        settings.setValue("receiving/port", s.getsockname()[1])
+    settings.setValue("receiving/enabled", True)  # on at the last close: starts with the window
+    window = MainWindow(model_path=args.model, settings=settings, model_dirs=[])
+    window.resize(1366, 768)
+    probe = GapProbe()
+    window.show()
+    probe.start()
+    shown = time.perf_counter()
+    dock = window.intake
+    wait_until(lambda: dock.running, 30)
+    sender = subprocess.Popen([sys.executable, "-c", SENDER, str(dock.receiver.port),
+                               str(data / "send"), str(ROOT)], stdout=subprocess.PIPE, text=True)
+    model = dock.model
+    wait_until(lambda: model.rowCount() >= n and all(model.row(i).outcome
+                                                     for i in range(model.rowCount())),
+               args.timeout)
+    probe.stop()
+    seconds = time.perf_counter() - shown
+    t0, t1, failed = sender.communicate(timeout=60)[0].split()
+    states = [model.row(i).state for i in range(model.rowCount())]
+    events = {e: len(window.audit.events(e)) for e in ("received", "scored", "refused")}
+    window.shutdown()
+    return {"scenario": "receive", "studies": n, "rows": len(states), "failed_stores": int(failed),
+            "sending_seconds": float(t1) - float(t0), "seconds_to_last_score": seconds,
+            "max_gap": probe.max_gap, "ticks": probe.ticks, "long_gaps": probe.long_gaps,
+            "states": {s: states.count(s) for s in set(states)}, "audit": events}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenario", choices=["drop", "first-score", "wizard"])
-    parser.add_argument("input", help="folder (drop, wizard) or image (first-score)")
+    parser.add_argument("scenario", choices=["drop", "first-score", "wizard", "receive"])
+    parser.add_argument("input", help="folder (drop, wizard), image (first-score) or number "
+                                      "of studies (receive)")
     parser.add_argument("--model", default=str(ROOT / "models" / "default"))
     parser.add_argument("--steps", type=int, default=3, help="wizard: steps per epoch")
     parser.add_argument("--timeout", type=float, default=600)
@@ -118,7 +184,8 @@ def main() -> int:
     app = make_application([sys.argv[0]])
     folder = tempfile.mkdtemp(prefix="gaps-settings-")
     settings = QSettings(os.path.join(folder, "settings.ini"), QSettings.Format.IniFormat)
-    run = {"drop": drop, "first-score": first_score, "wizard": wizard}[args.scenario]
+    run = {"drop": drop, "first-score": first_score, "wizard": wizard,
+           "receive": receive}[args.scenario]
     try:
         result = run(args, app, settings)
     finally:

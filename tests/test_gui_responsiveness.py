@@ -56,3 +56,15 @@ def test_wizard_fine_tuning_the_shipped_model():
     assert result["ended"] == "finished"
     assert (result["architecture"], result["image_size"]) == ("compact_cnn_x2", 224)
     assert result["max_gap"] < MAX_GAP_S, f"GUI thread blocked {result['max_gap']:.3f} s"
+
+
+def test_burst_of_received_studies():
+    """60 studies pushed in one association to the window's DICOM receiver right after it
+    appears (the receiver was on at the last close): every one stored, scored, listed in the
+    worklist and logged once, and the window keeps answering."""
+    pytest.importorskip("pynetdicom")
+    result = run_scenario("receive", "60")
+    assert result["failed_stores"] == 0 and result["rows"] == 60
+    assert result["audit"]["received"] == 60
+    assert result["audit"]["scored"] + result["audit"]["refused"] == 60
+    assert result["max_gap"] < MAX_GAP_S, f"GUI thread blocked {result['max_gap']:.3f} s"

@@ -96,7 +96,7 @@ def test_states_sort_and_filter(filled):
     assert model.row(2).state_text() == "not scored: adult patient (age 64 years)"
     assert _visible(widget, PATIENT_ID) == ["P3", "P2", "P1", "P0"]  # newest first
     widget.table.sortByColumn(PROBABILITY, Qt.SortOrder.DescendingOrder)
-    assert _visible(widget, PROBABILITY)[:2] == ["93.0 %", "12.0 %"]
+    assert _visible(widget, PROBABILITY)[:2] == ["93 %", "12 %"]  # as the result panel writes
     labels = [label for label, _ in FILTERS]
     widget.filter_combo.setCurrentIndex(labels.index("Pneumonia suspected"))
     assert _visible(widget, PATIENT_ID) == ["P0"]

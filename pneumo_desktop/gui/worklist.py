@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from pneumo_desktop.core.audit_log import READS, AuditLog, StudyRecord
+from pneumo_desktop.core.figures_source import percent
 from pneumo_desktop.core.intake import Arrival, Outcome, identifiers
 
 NEW, SCORED, FLAGGED, NOT_SCORED, REVIEWED = "new", "scored", "flagged", "not scored", "reviewed"
@@ -223,7 +224,8 @@ class WorklistModel(QAbstractTableModel):
             return row.study or row.path.name
         if column == STATE:
             return row.state_text()
-        return f"{row.probability * 100:.1f} %" if row.probability is not None else ""
+        # as the result panel writes it ('> 99 %', never '100.0 %')
+        return percent(row.probability) if row.probability is not None else ""
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._rows):
