@@ -160,7 +160,9 @@ def receive(args, app, settings) -> dict:
     t0, t1, failed = sender.communicate(timeout=60)[0].split()
     states = [model.row(i).state for i in range(model.rowCount())]
     events = {e: len(window.audit.events(e)) for e in ("received", "scored", "refused")}
-    window.shutdown()
+    window.close()  # as a user closes it: receiver stopped, log closed
+    window.deleteLater()  # before the interpreter's final collection, which Qt objects outlive
+    app.processEvents()
     return {"scenario": "receive", "studies": n, "rows": len(states), "failed_stores": int(failed),
             "sending_seconds": float(t1) - float(t0), "seconds_to_last_score": seconds,
             "max_gap": probe.max_gap, "ticks": probe.ticks, "long_gaps": probe.long_gaps,

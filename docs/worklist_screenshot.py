@@ -71,7 +71,9 @@ def main(out: str) -> None:
         time.sleep(0.02)
     window.grab().save(out)
     print(f"wrote {out}")
-    window.shutdown()
+    window.close()
+    window.deleteLater()  # before the interpreter's final collection, which Qt objects outlive
+    app.processEvents()
     shared_process().close()
 
 

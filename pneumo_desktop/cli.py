@@ -138,6 +138,12 @@ def _parser() -> argparse.ArgumentParser:
     receive.add_argument("--host", default="", help="address to listen on (default: all)")
     receive.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
 
+    reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
+                                         "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
+                                         "or train --init-from")
+    reads.add_argument("--out", required=True, help="new folder to write")
+    reads.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+
     sub.add_parser("self-test", help="load the default model and score a synthetic image")
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
@@ -155,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
                 "input-check": _input_check, "calibrate": _calibrate, "receive": _receive,
+                "reads": _reads,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.core.errors import PneumoError
 
@@ -284,6 +291,17 @@ def _input_check(args) -> int:
 
     bundle = refit_input_check(args.data, args.model, PrintingCallbacks(), args.holdout)
     print(f"saved the learned input check in {bundle.path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _reads(args) -> int:
+    """The reviewers' reads as a labelled folder."""
+    from pneumo_desktop.core.audit_log import AuditLog
+    from pneumo_desktop.core.reads_export import export_reads
+
+    with AuditLog(args.audit_log) as audit:
+        result = export_reads(audit, args.out)
+    print(f"wrote {result.summary()}")
     return EXIT_OK
 
 

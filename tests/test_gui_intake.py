@@ -82,3 +82,15 @@ def test_model_switch_is_logged(qtbot, window, tmp_path):
         window.load_model(other)
     switches = window.audit.events("model_switch")
     assert len(switches) == 1 and switches[0]["detail"].endswith("-> other-model")
+
+
+def test_reads_export_from_the_dock(qtbot, window, tmp_path):
+    dock = window.ensure_intake()
+    messages: list[str] = []
+    dock.announced.connect(messages.append)
+    dock.export_reads(str(tmp_path / "labelled"))  # nothing read yet: an empty export
+    assert messages[-1].startswith("Wrote 0 pneumonia and 0 normal studies")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "x").write_text("x")
+    dock.export_reads(str(tmp_path / "busy"))
+    assert "not empty" in messages[-1]

@@ -23,6 +23,8 @@ def test_wilson_interval():
     low, high = wilson_interval(95, 100)
     assert low == pytest.approx(0.8882, abs=1e-3) and high == pytest.approx(0.9785, abs=1e-3)
     assert wilson_interval(0, 0) == [0.0, 1.0]
+    for n in (19, 38, 94, 147):  # all or none: the interval reaches the proportion itself
+        assert wilson_interval(n, n)[1] == 1.0 and wilson_interval(0, n)[0] == 0.0
 
 
 def test_smooth_threshold_keeps_the_target_and_does_not_collapse_on_few_studies():
@@ -41,6 +43,20 @@ def test_smooth_threshold_keeps_the_target_and_does_not_collapse_on_few_studies(
                                               0.95)
     assert bound == pytest.approx(metrics.sigmoid(few[0]))
     assert abs(without - small) < abs(metrics.sigmoid(few[1]) - metrics.sigmoid(few[0]))
+
+
+def test_smooth_threshold_follows_a_long_lower_tail():
+    """Pneumonia scores crowd near 1 with a tail of low ones: the threshold comes from the
+    lower half, so the target holds on fresh studies from the same distribution."""
+    rng = np.random.default_rng(1)
+
+    def skewed(n):  # logits: most high, a long tail towards low values
+        return 6.0 - rng.gamma(1.2, 1.8, n)
+
+    labels = np.ones(400, bool)
+    threshold = smooth_threshold(labels, skewed(400), 0.95)
+    fresh = metrics.sigmoid(skewed(50000))
+    assert np.mean(fresh >= threshold) == pytest.approx(0.95, abs=0.02)
 
 
 @pytest.fixture(scope="module")

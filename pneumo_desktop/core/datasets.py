@@ -26,6 +26,7 @@ _PATIENT_PATTERNS = (
     re.compile(r"^(person\d+)_", re.IGNORECASE),  # person123_bacteria_45.jpeg
     re.compile(r"^(NORMAL2-IM-\d+)-", re.IGNORECASE),  # NORMAL2-IM-0123-0001.jpeg
     re.compile(r"^(IM-\d+)-", re.IGNORECASE),  # IM-0123-0001.jpeg
+    re.compile(r"^(patient-[0-9a-f]+)_", re.IGNORECASE),  # reads exported from the worklist
 )
 
 

@@ -269,9 +269,9 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
     local = local_section(
         labels, oof, list(cache.samples), folds=folds, seed=config.seed, target=target,
         method=f"fine-tuned by {folds}-fold cross-fitting by patient: Platt calibration and a "
-               f"smoothed threshold for sensitivity {target} (normal fit of the pneumonia "
-               "studies' logits) from out-of-fold predictions on all local studies; figures "
-               "cross-validated on them; Wilson 95 % intervals",
+               f"smoothed threshold for sensitivity {target} (half-normal fit of the lower "
+               "half of the pneumonia studies' logits) from out-of-fold predictions on all "
+               "local studies; figures cross-validated on them; Wilson 95 % intervals",
         active_name=parent.name, active_threshold=parent.card.threshold,
         active_logits=parent_logits, warnings=warnings,
         refused_by_input_check=sum("not scored: " in r for _p, r in data.unreadable),
@@ -294,8 +294,9 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
         threshold_rule={"method": "local_cross_fitting", "target": target,
                         "split": f"out-of-fold predictions, {folds}-fold by patient, all "
                                  "local studies",
-                        "rule": "normal fit of the pneumonia studies' calibrated out-of-fold "
-                                "logits: mean - z(target) x sd"},
+                        "rule": "half-normal fit of the lower half of the pneumonia studies' "
+                                "calibrated out-of-fold logits: median - z(target) x rms "
+                                "distance below the median"},
         validation=validation,
         calibration={"method": "platt on out-of-fold logits (folded into the logit layer)",
                      "a": a, "b": b,

@@ -148,6 +148,13 @@ class IntakeDock(QDockWidget):
         settings_button.setObjectName("receiverSettings")
         settings_button.clicked.connect(self.edit_settings)
         bar.addWidget(settings_button)
+        reads_button = QPushButton("Reads as training folder…")
+        reads_button.setObjectName("exportReads")
+        reads_button.setToolTip("Copy the studies you read as pneumonia or normal into a new "
+                                "labelled folder (NORMAL/, PNEUMONIA/) for Train on clinic "
+                                "images or pneumo-desktop calibrate")
+        reads_button.clicked.connect(self.export_reads)
+        bar.addWidget(reads_button)
         export_button = QPushButton("Export audit log…")
         export_button.setObjectName("exportAuditLog")
         export_button.clicked.connect(self.export_audit_log)
@@ -236,6 +243,22 @@ class IntakeDock(QDockWidget):
                 self.announced.emit(f"The audit log could not be exported: {exc}")
             else:
                 self.announced.emit(f"Audit log exported to {path}")
+
+    def export_reads(self, folder: str | None = None) -> None:
+        """The reviewers' reads as a labelled folder (see `core.reads_export`)."""
+        from pneumo_desktop.core.reads_export import export_reads
+
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "New empty folder for the labelled "
+                                                            "studies", str(Path.home()))
+        if not folder:
+            return
+        try:
+            result = export_reads(self.audit, folder)
+        except (OSError, PneumoError) as exc:
+            self.announced.emit(f"The reads could not be exported: {exc}")
+        else:
+            self.announced.emit(f"Wrote {result.summary()}")
 
     def shutdown(self) -> None:
         """Stop receiving (finishing the study in flight); the setting stays as it was, so the
