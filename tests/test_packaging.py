@@ -57,7 +57,7 @@ def built(request, tmp_path_factory) -> dict:
     flavour = request.param
     if flavour == "gpu" and os.environ.get("PNEUMO_TEST_GPU_INSTALLER") != "1":
         pytest.skip("the GPU installer downloads 3 GB of CUDA libraries and takes about "
-                    "20 minutes: set PNEUMO_TEST_GPU_INSTALLER=1 to build and check it")
+                    "40 minutes on 2 cores: set PNEUMO_TEST_GPU_INSTALLER=1 to build and check it")
     package = NAME if flavour == "cpu" else f"{NAME}-gpu"
     prebuilt = os.environ.get("PNEUMO_PACKAGING_PREBUILT")
     if prebuilt:
