@@ -42,7 +42,9 @@ def wait_for(signal, seconds: float, action=None) -> list:
     return got[0]
 
 
-def drop(args, app, settings) -> dict:
+def shown_window(args, settings):
+    """The main window with the model to test, shown, and a GapProbe started as it appears;
+    (window, probe, the time it was shown)."""
     from pneumo_desktop.gui.gap_probe import GapProbe
     from pneumo_desktop.gui.main_window import MainWindow
 
@@ -51,7 +53,11 @@ def drop(args, app, settings) -> dict:
     probe = GapProbe()
     window.show()
     probe.start()
-    shown = time.perf_counter()
+    return window, probe, time.perf_counter()
+
+
+def drop(args, app, settings) -> dict:
+    window, probe, shown = shown_window(args, settings)
     finished = wait_for(window.batchFinished, args.timeout,
                         lambda: window.handle_drop([Path(args.input)]))
     probe.stop()
@@ -61,14 +67,7 @@ def drop(args, app, settings) -> dict:
 
 
 def first_score(args, app, settings) -> dict:
-    from pneumo_desktop.gui.gap_probe import GapProbe
-    from pneumo_desktop.gui.main_window import MainWindow
-
-    window = MainWindow(model_path=args.model, settings=settings, model_dirs=[])
-    window.resize(1366, 768)
-    probe = GapProbe()
-    window.show()
-    probe.start()
+    window, probe, _ = shown_window(args, settings)
     wait_for(window.imageScored, args.timeout, lambda: window.handle_drop([Path(args.input)]))
     app.processEvents()  # paint the heat map
     probe.stop()
@@ -127,8 +126,6 @@ def receive(args, app, settings) -> dict:
 
     from bench_receiver import SENDER, films, write_studies
 
-    from pneumo_desktop.gui.gap_probe import GapProbe
-    from pneumo_desktop.gui.main_window import MainWindow
 
     n = int(args.input)
     data = Path(tempfile.mkdtemp(prefix="gaps-data-"))
@@ -141,12 +138,7 @@ def receive(args, app, settings) -> dict:
         s.bind(("127.0.0.1", 0))
         settings.setValue("receiving/port", s.getsockname()[1])
     settings.setValue("receiving/enabled", True)  # on at the last close: starts with the window
-    window = MainWindow(model_path=args.model, settings=settings, model_dirs=[])
-    window.resize(1366, 768)
-    probe = GapProbe()
-    window.show()
-    probe.start()
-    shown = time.perf_counter()
+    window, probe, shown = shown_window(args, settings)
     dock = window.intake
     wait_until(lambda: dock.running, 30)
     sender = subprocess.Popen([sys.executable, "-c", SENDER, str(dock.receiver.port),

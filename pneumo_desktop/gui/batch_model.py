@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
+from pneumo_desktop.gui.proxy_filter import refilter
 from pneumo_desktop.gui.result_panel import OUTSIDE_MARK, decision_text
 
 if TYPE_CHECKING:
@@ -234,13 +235,7 @@ class BatchFilterProxy(QSortFilterProxyModel):
 
     def set_decision_filter(self, decision: str | frozenset[str] | None) -> None:
         """PNEUMONIA, NORMAL, ERROR, REFUSED, a set of them (NOT_SCORED), or None for all."""
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
-            self.beginFilterChange()
-            self._decision = decision
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            self._decision = decision
-            self.invalidateRowsFilter()
+        refilter(self, lambda: setattr(self, "_decision", decision))
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         if self._decision is None:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from pneumo_desktop.core.audit_log import READS, AuditLog, StudyRecord
 from pneumo_desktop.core.figures_source import percent
 from pneumo_desktop.core.intake import Arrival, Outcome, identifiers
+from pneumo_desktop.gui.proxy_filter import refilter
 
 NEW, SCORED, FLAGGED, NOT_SCORED, REVIEWED = "new", "scored", "flagged", "not scored", "reviewed"
 STATE_ORDER = {FLAGGED: 4, NEW: 3, NOT_SCORED: 2, SCORED: 1, REVIEWED: 0}
@@ -269,13 +270,7 @@ class WorklistFilter(QSortFilterProxyModel):
         self.setDynamicSortFilter(True)
 
     def set_states(self, states: frozenset[str] | None) -> None:
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10
-            self.beginFilterChange()
-            self.states = states
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            self.states = states
-            self.invalidateRowsFilter()
+        refilter(self, lambda: setattr(self, "states", states))
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
         if self.states is None:
