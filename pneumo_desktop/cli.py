@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="mask each side of a training image with probability P (a band up "
                             "to 15 %% of the side, filled with the mean grey): the neck, "
                             "markers and labels then carry no signal (default 0: off)")
+    train.add_argument("--marks", type=float, default=0.0, metavar="P",
+                       help="burn a random white or black bar into the top or bottom band of "
+                            "a training image with probability P, so markers and labels carry "
+                            "no signal (default 0: off)")
     train.add_argument("--precision", choices=["auto", "float32", "mixed_float16"],
                        default="auto", help="compute precision while training (auto: "
                                             "mixed_float16 on a GPU, float32 on the CPU); the "
@@ -233,7 +237,7 @@ def _train(args) -> int:
         trainable=args.trainable, freeze_batch_norm=not args.train_batch_norm,
         cross_fit_folds=args.cross_fit_folds, inner_val_fraction=args.inner_val_fraction,
         fine_tune_augment_strength=args.fine_tune_augment,
-        border_masking=args.border_masking)
+        border_masking=args.border_masking, burned_in_marks=args.marks)
     return run_training_cli(args.data, args.out, config, name=args.name)
 
 

@@ -1,5 +1,5 @@
-"""Border masking (training augmentation) and the fixed shifted split: shape, range, which
-pixels change, determinism with a seed."""
+"""Border masking and burned-in marks (training augmentation) and the fixed shifted split:
+shape, range, which pixels change, determinism with a seed."""
 
 from __future__ import annotations
 
@@ -61,9 +61,41 @@ def test_augmenter_with_border_masking_keeps_shape_and_range():
 
     x = tf.constant(np.stack([synthetic_chest(64, seed=i) for i in range(8)])[..., None]
                     .astype("float32"))
-    images, labels = make_augmenter(64, 1.0, border_masking=0.5)(x, tf.zeros(8))
+    images, labels = make_augmenter(64, 1.0, border_masking=0.5, marks=0.5)(x, tf.zeros(8))
     assert images.shape == (8, 64, 64, 1) and labels.shape == (8,)
     assert float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255
+
+
+def test_mark_masks_lie_in_the_top_or_bottom_band_one_bar_per_image():
+    from pneumo_desktop.core.augmentation import MARK_BAND, mark_masks
+
+    masks = mark_masks((200, 100, 100, 1), 1.0, seed=(1, 2)).numpy()
+    assert masks.shape == (200, 100, 100, 1) and set(np.unique(masks)) <= {0.0, 1.0}
+    band = round(MARK_BAND * 100)
+    assert masks[:, band:100 - band].max() == 0.0  # nothing outside the two bands
+    rows, cols = masks[..., 0].max(axis=2), masks[..., 0].max(axis=1)
+    heights, widths = rows.sum(axis=1), cols.sum(axis=1)
+    assert heights.min() >= 1 and heights.max() <= 7  # 2-6 % of 100 px, pixel rounding
+    assert widths.min() >= 2 and widths.max() <= 26
+    assert 0.3 < (rows[:, :band].sum(axis=1) > 0).mean() < 0.7  # top and bottom alike
+    assert np.array_equal(masks[..., 0].sum(axis=(1, 2)), heights * widths)  # one bar
+    assert mark_masks((8, 50, 50, 1), 0.0, seed=(1, 2)).numpy().max() == 0.0
+
+
+def test_burned_in_marks_are_white_or_black_deterministic_with_a_seed():
+    import tensorflow as tf
+
+    from pneumo_desktop.core.augmentation import burn_in_marks, mark_masks
+
+    x = np.random.default_rng(0).uniform(1, 254, (32, 80, 80, 1)).astype("float32")
+    y = burn_in_marks(tf.constant(x), 1.0, seed=(5, 6)).numpy()
+    marked = mark_masks((32, 80, 80, 1), 1.0, seed=(5, 6)).numpy().astype(bool)
+    assert y.shape == x.shape and np.array_equal(y[~marked], x[~marked])
+    assert set(np.unique(y[marked])) == {0.0, 255.0}
+    assert np.array_equal(y, burn_in_marks(tf.constant(x), 1.0, seed=(5, 6)).numpy())
+    assert not np.array_equal(y, burn_in_marks(tf.constant(x), 1.0, seed=(5, 7)).numpy())
+    half = burn_in_marks(tf.constant(x), 0.5, seed=(1, 1)).numpy()
+    assert 0.2 < (half != x).any(axis=(1, 2, 3)).mean() < 0.8
 
 
 @pytest.mark.parametrize("name", sorted(set(SHIFTS) | set(SPLIT_SHIFTS)))

@@ -4,12 +4,15 @@ Horizontal flips are off: the heart is on the left. Photometric changes (gamma, 
 sharpening, noise, resolution loss) imitate other detectors, exposures and resamplings, which
 is what differs between clinics. Border masking fills random bands along the edges (where the
 neck, shoulders, side markers and labels are, and no lung) with the image's mean grey, so they
-carry no signal the model could learn instead of the lungs (issue 10's shortcut).
+carry no signal the model could learn instead of the lungs (issue 10's shortcut). Burned-in
+marks paint random white or black bars in the top and bottom bands (where side markers, labels
+and text sit on real films), with no relation to the class, so such marks cannot carry it either.
 """
 
 from __future__ import annotations
 
 MAX_BAND = 0.15  # border masking: a band is up to this fraction of the side
+MARK_BAND = 0.15  # burned-in marks lie within this fraction of the top or bottom edge
 
 
 def border_masks(shape, probability: float, max_band: float = MAX_BAND, seed=None):
@@ -40,9 +43,43 @@ def mask_borders_randomly(x, probability: float, max_band: float = MAX_BAND, see
     return x * keep + mean * (1.0 - keep)
 
 
-def make_augmenter(image_size: int, strength: float = 1.0, border_masking: float = 0.0):
+def mark_masks(shape, probability: float, seed=None):
+    """(B, S, S, 1) float masks, 1 on a burned-in mark: with `probability` an image gets one
+    bar (2-6 % of the side high, 3-25 % wide) inside the top or the bottom `MARK_BAND`."""
+    import tensorflow as tf
+
+    batch, height, width = shape[0], shape[1], shape[2]
+    u = (tf.random.uniform((batch, 6)) if seed is None else
+         tf.random.stateless_uniform((batch, 6), seed=seed))
+    on = tf.cast(u[:, 0:1] < probability, tf.float32)
+    bar_h, bar_w = 0.02 + 0.04 * u[:, 1:2], 0.03 + 0.22 * u[:, 2:3]
+    top = u[:, 3:4] * (MARK_BAND - bar_h)
+    top = tf.where(u[:, 4:5] < 0.5, top, 1.0 - MARK_BAND + top)  # top or bottom band
+    left = u[:, 5:6] * (1.0 - bar_w)
+    rows = (tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32)
+    cols = (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32)
+    in_rows = tf.cast((rows[None] >= top) & (rows[None] <= top + bar_h), tf.float32)
+    in_cols = tf.cast((cols[None] >= left) & (cols[None] <= left + bar_w), tf.float32)
+    return (on[:, :, None] * in_rows[:, :, None] * in_cols[:, None, :])[..., None]
+
+
+def burn_in_marks(x, probability: float, seed=None):
+    """Images (B, S, S, 1), 0..255, with random bars burned in: white (255) four times in
+    five, else black (0)."""
+    import tensorflow as tf
+
+    marks = mark_masks(tf.shape(x), probability, seed)
+    u = (tf.random.uniform((tf.shape(x)[0], 1, 1, 1)) if seed is None else
+         tf.random.stateless_uniform((tf.shape(x)[0], 1, 1, 1), seed=(seed[1], seed[0])))
+    value = tf.where(u < 0.8, 255.0, 0.0)
+    return x * (1.0 - marks) + value * marks
+
+
+def make_augmenter(image_size: int, strength: float = 1.0, border_masking: float = 0.0,
+                   marks: float = 0.0):
     """A function (B, S, S, 1) float 0..255 -> same, for `dataset.map` after batching.
-    `border_masking`: probability that each side gets a masked band (0: never)."""
+    `border_masking`: probability that each side gets a masked band (0: never); `marks`:
+    probability that an image gets a burned-in bar (0: never)."""
     import keras
     import tensorflow as tf
 
@@ -82,6 +119,8 @@ def make_augmenter(image_size: int, strength: float = 1.0, border_masking: float
 
     def augment(images, labels):
         x = photometric(geometric(images, training=True))
+        if marks > 0:
+            x = burn_in_marks(x, marks)
         if border_masking > 0:
             x = mask_borders_randomly(x, border_masking)
         return x, labels

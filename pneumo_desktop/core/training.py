@@ -58,6 +58,7 @@ class TrainConfig:
     augment: bool = True
     augment_strength: float = 1.0
     border_masking: float = 0.0  # probability that each side of a training image is masked
+    burned_in_marks: float = 0.0  # probability that a training image gets a burned-in bar
     class_weighting: bool = True
     label_smoothing: float = 0.05
     patience: int = 6
@@ -204,7 +205,7 @@ def _datasets(cache: ImageCache, config: TrainConfig, training: bool):
         from pneumo_desktop.core.augmentation import make_augmenter
 
         ds = ds.map(make_augmenter(config.image_size, config.augment_strength,
-                                   config.border_masking),
+                                   config.border_masking, config.burned_in_marks),
                     num_parallel_calls=tf.data.AUTOTUNE)
     if training and config.max_steps_per_epoch:
         ds = ds.take(config.max_steps_per_epoch)
