@@ -139,8 +139,8 @@ def receive(args, app, settings) -> dict:
         settings.setValue("receiving/port", s.getsockname()[1])
     settings.setValue("receiving/enabled", True)  # on at the last close: starts with the window
     window, probe, shown = shown_window(args, settings)
-    dock = window.intake
-    wait_until(lambda: dock.running, 30)
+    wait_until(lambda: window.intake is not None and window.intake.running, 30)
+    dock = window.intake  # built once the audit log has opened (in a worker)
     sender = subprocess.Popen([sys.executable, "-c", SENDER, str(dock.receiver.port),
                                str(data / "send"), str(ROOT)], stdout=subprocess.PIPE, text=True)
     model = dock.model

@@ -16,6 +16,7 @@ from PySide6.QtCore import QSettings
 
 from pneumo_desktop.core.synthetic import synthetic_chest
 from pneumo_desktop.gui.main_window import MainWindow
+from pneumo_desktop.gui.settings import AppSettings
 
 
 def free_port() -> int:
@@ -31,8 +32,64 @@ def window(qtbot, tmp_path, tiny_bundle, monkeypatch):
     w = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[])
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w.is_model_ready, timeout=60000)
+    qtbot.waitUntil(lambda: w.is_model_ready and w.audit_ready, timeout=60000)
     yield w
+    w.shutdown()
+
+
+def open_window(qtbot, tmp_path, bundle, settings: QSettings | None = None) -> MainWindow:
+    settings = settings or QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(model_path=bundle, settings=settings, model_dirs=[])
+    qtbot.addWidget(w)
+    return w
+
+
+def test_overrides_made_while_the_audit_log_opens_are_recorded_once_it_is_open(
+        qtbot, tmp_path, tiny_bundle, monkeypatch):
+    """The log opens in a worker (its integrity check grows with it): the window is usable at
+    once, and what the user overrides meanwhile is queued, not lost."""
+    monkeypatch.setenv("PNEUMO_DATA_DIR", str(tmp_path / "data"))
+    w = open_window(qtbot, tmp_path, tiny_bundle)
+    w.show()
+    assert w.audit is None and not w.audit_ready  # its opened signal waits for the event loop
+    w._audit("threshold_change", "0.5000 -> 0.4000", model="tiny")
+    w.show_worklist()  # asked for while the log opens: shown once it is open
+    qtbot.waitUntil(lambda: w.audit_ready and w.intake is not None, timeout=10000)
+    assert w.intake.isVisible()
+    events = w.audit.events("threshold_change")
+    assert len(events) == 1 and "0.4000" in events[0]["detail"]
+    w.shutdown()
+
+
+def test_an_audit_log_that_cannot_be_opened_is_reported_and_scoring_goes_on(
+        qtbot, tmp_path, tiny_bundle, monkeypatch):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "audit.sqlite").write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("PNEUMO_DATA_DIR", str(data))
+    w = open_window(qtbot, tmp_path, tiny_bundle)
+    w.show()
+    w._audit("threshold_change", "0.5000 -> 0.4000")
+    qtbot.waitUntil(lambda: "audit log unavailable" in w.statusBar().currentMessage(),
+                    timeout=10000)
+    assert "1 override(s) made meanwhile were not recorded" in w.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: w.is_model_ready, timeout=60000)
+    w.statusBar().clearMessage()
+    w.show_worklist()
+    assert w.intake is None and "unavailable" in w.statusBar().currentMessage()
+    w.shutdown()
+
+
+def test_the_receiver_restarts_at_launch_when_it_was_on(qtbot, tmp_path, tiny_bundle,
+                                                        monkeypatch):
+    monkeypatch.setenv("PNEUMO_DATA_DIR", str(tmp_path / "data"))
+    settings = AppSettings(QSettings(str(tmp_path / "settings.ini"),
+                                     QSettings.Format.IniFormat))
+    settings.receive_port = free_port()
+    settings.receiving_enabled = True
+    w = open_window(qtbot, tmp_path, tiny_bundle, settings.store)
+    qtbot.waitUntil(lambda: w.intake is not None and w.intake.running, timeout=15000)
+    assert f"port {settings.receive_port}" in w.intake.status_label.text()
     w.shutdown()
 
 

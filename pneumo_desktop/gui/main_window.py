@@ -48,6 +48,7 @@ from pneumo_desktop.gui.result_panel import (
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.gui.viewer import XRayViewer
 from pneumo_desktop.gui.workers import (
+    AuditLogOpener,
     BatchScorer,
     ImageResult,
     ImageScorer,
@@ -134,10 +135,8 @@ class MainWindow(QMainWindow):
         chosen = Path(model_path) if explicit else Path(self.settings.active_model or
                                                         default_bundle_path())
         self.load_model(chosen, fallback=not explicit)
-        if self._intake_error:
-            self.statusBar().showMessage(self._intake_error, 15000)
-        elif self.settings.receiving_enabled and self.ensure_intake() is not None:
-            QTimer.singleShot(0, self.intake.start)  # it was on when the app last closed
+        if self.settings.receiving_enabled:  # it was on when the app last closed
+            self._when_audit_ready(lambda: self.ensure_intake() and self.intake.start())
 
     # ==== construction ====================================================================
     def _build_widgets(self) -> None:
@@ -178,21 +177,66 @@ class MainWindow(QMainWindow):
         self.batch_dock.hide()
 
         self.intake: IntakeDock | None = None  # built on first use (see ensure_intake)
-        self.audit = self._open_audit_log()
+        self.audit: AuditLog | None = None  # opened in a worker (see _open_audit_log)
+        self._audit_opening = True
+        self._audit_queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
+        self._after_audit: list = []  # actions waiting for the log (worklist, receiver)
+        self._open_audit_log()
 
         self.viewer.zoomChanged.connect(self._zoom_changed)
         self.viewer.windowLevelChanged.connect(self._window_level_changed)
 
-    def _open_audit_log(self) -> AuditLog | None:
-        """The audit log; None (said in the status bar) when it cannot be opened: the app
-        still scores what is opened or dropped."""
-        from pneumo_desktop.core.audit_log import AuditLog
+    def _open_audit_log(self) -> None:
+        """Open the audit log in a worker: its integrity check takes longer as it grows, and
+        the window must not wait for it. Overrides made meanwhile are queued; when it cannot
+        be opened the status bar says why and the app still scores what is opened or dropped."""
+        opener = AuditLogOpener()
+        opener.opened.connect(self._audit_opened)
+        opener.failed.connect(self._audit_failed)
+        self._pool.start(opener, "audit-log-opener")
 
-        try:
-            return AuditLog()
-        except (OSError, PneumoError, sqlite3.Error) as exc:
-            self._intake_error = f"Worklist and audit log unavailable: {exc}"
-            return None
+    @Slot(object)
+    def _audit_opened(self, log: AuditLog) -> None:
+        self._audit_opening = False
+        if self._closing:
+            log.close()
+            return
+        self.audit = log
+        queued, self._audit_queue = self._audit_queue, []
+        for kind, detail, fields in queued:
+            self._audit(kind, detail, **fields)
+        self._run_after_audit()
+
+    @Slot(str)
+    def _audit_failed(self, message: str) -> None:
+        self._audit_opening = False
+        self._intake_error = f"Worklist and audit log unavailable: {message}"
+        if self._audit_queue:
+            self._intake_error += (f" ({len(self._audit_queue)} override(s) made meanwhile "
+                                   "were not recorded)")
+        self._audit_queue = []
+        self._after_audit = []
+        self.statusBar().showMessage(self._intake_error, 15000)
+
+    def _when_audit_ready(self, action) -> None:
+        """Run `action` now if the audit log is open, once it is while it opens; say why not
+        when it cannot be opened."""
+        if self._audit_opening:
+            self._after_audit.append(action)
+        elif self.audit is not None:
+            action()
+        else:
+            self.statusBar().showMessage(self._intake_error, 8000)
+
+    def _run_after_audit(self) -> None:
+        actions, self._after_audit = self._after_audit, []
+        for action in actions:
+            action()
+
+    @property
+    def audit_ready(self) -> bool:
+        """The audit log is open (False while it opens and when it cannot be opened)."""
+        return self.audit is not None
 
     def ensure_intake(self) -> IntakeDock | None:
         """The worklist dock and its receiver, built on first use (the DICOM networking stack
@@ -212,23 +256,20 @@ class MainWindow(QMainWindow):
 
     def show_worklist(self) -> None:
         """Show the worklist (Ctrl+L)."""
-        dock = self.ensure_intake()
-        if dock is None:
-            self.statusBar().showMessage(self._intake_error, 8000)
-            return
-        dock.show()
-        dock.raise_()
+        def show() -> None:
+            dock = self.ensure_intake()
+            dock.show()
+            dock.raise_()
+        self._when_audit_ready(show)
 
     def edit_receiving(self) -> None:
-        dock = self.ensure_intake()
-        if dock is None:
-            self.statusBar().showMessage(self._intake_error, 8000)
-            return
-        dock.edit_settings()
+        self._when_audit_ready(lambda: self.ensure_intake().edit_settings())
 
     def _audit(self, kind: str, detail: str, **fields) -> None:
-        """Record a user override in the audit log (when there is one)."""
-        if self.audit is not None:
+        """Record a user override in the audit log (queued while it opens)."""
+        if self._audit_opening:
+            self._audit_queue.append((kind, detail, fields))
+        elif self.audit is not None:
             try:
                 self.audit.log_override(kind, detail, **fields)
             except (OSError, PneumoError, sqlite3.Error) as exc:

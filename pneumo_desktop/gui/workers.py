@@ -117,6 +117,30 @@ class ModelLoader(Worker):
             self.loaded.emit(self.request, predictor, predictor.device)
 
 
+class AuditLogOpener(Worker):
+    """Opens the audit log (its integrity check grows with the log: 0.3 s at 200 000 events)
+    off the GUI thread and emits it, or why it cannot be opened."""
+
+    opened = Signal(object)  # AuditLog
+    failed = Signal(str)
+
+    def __init__(self, path: str | Path | None = None):
+        super().__init__()
+        self.path = path
+
+    def work(self) -> None:
+        import sqlite3
+
+        from pneumo_desktop.core.audit_log import AuditLog
+
+        try:
+            log = AuditLog(self.path)
+        except (OSError, PneumoError, sqlite3.Error) as exc:
+            self.failed.emit(str(exc))
+        else:
+            self.opened.emit(log)
+
+
 def score_image(predictor: AnyPredictor, path: Path, image: XRayImage) -> Prediction:
     """Score a study exactly as batch scoring does, so the viewer and the table agree (the
     input check's verdict included, in `Prediction.refusal`)."""
