@@ -23,6 +23,13 @@ def test_architecture_builds_with_gap_dense_head(arch):
     assert out.shape == (1, 1) and 0.0 <= float(out[0, 0]) <= 1.0
 
 
+@pytest.mark.parametrize("arch, cells", [("compact_cnn", 7), ("compact_cnn_fine", 14),
+                                         ("compact_cnn_fine_x2", 14)])
+def test_feature_map_size_sets_the_heat_map_resolution(arch, cells):
+    model = build_model(arch, 224)
+    assert tuple(model.get_layer(FEATURES_LAYER).input.shape[1:3]) == (cells, cells)
+
+
 def test_ensemble_names_and_unknown_names():
     assert parse_architecture("compact_cnn") == ("compact_cnn", 1)
     assert parse_architecture("compact_cnn_x3") == ("compact_cnn", 3)
