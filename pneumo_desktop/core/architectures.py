@@ -51,6 +51,16 @@ def _compact_cnn_fine(keras, x):
     return _compact_cnn(keras, x, fine=True)
 
 
+def _compact_cnn_fine_thorax(keras, x):
+    """`compact_cnn_fine` whose feature map is weighted by each cell's share inside the thorax
+    box (`layers.ThoraxPrior`): the score and the heat map leave out the bands where no lung
+    lies. (Border masking in training keeps the remaining cells from reading those bands
+    through their receptive fields; `core.shortcuts` measures it.)"""
+    from pneumo_desktop.core.layers import ThoraxPrior
+
+    return ThoraxPrior(name="thorax_prior")(_compact_cnn(keras, x, fine=True))
+
+
 def _application(factory_name: str, **extra) -> Callable:
     def build(keras, x):
         factory = getattr(keras.applications, factory_name)
@@ -66,6 +76,7 @@ ARCHITECTURES: dict[str, Callable] = {
     "custom_cnn": _custom_cnn,
     "compact_cnn": _compact_cnn,
     "compact_cnn_fine": _compact_cnn_fine,
+    "compact_cnn_fine_thorax": _compact_cnn_fine_thorax,
     "mobilenet_v2": _application("MobileNetV2"),
     "mobilenet_v2_050": _application("MobileNetV2", alpha=0.5),
     "mobilenet": _application("MobileNet"),
