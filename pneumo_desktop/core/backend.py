@@ -6,6 +6,43 @@ import contextlib
 import functools
 import gc
 import os
+import re
+import sys
+import tempfile
+
+# What TensorFlow's native code prints at import, past TF_CPP_MIN_LOG_LEVEL, that says nothing
+# to a user: oneDNN and CPU-instruction notices, and on a machine without an NVIDIA driver the
+# CUDA build's "no driver" lines (the status bar and `self-test` say CPU or GPU instead).
+IMPORT_NOISE = (r"oneDNN custom operations are on", r"rebuild TensorFlow with the appropriate",
+                r"This TensorFlow binary is optimized", r"before absl::InitializeLog\(\) is called",
+                r"Could not find cuda drivers on your machine")
+NO_DRIVER = r"Could not find cuda drivers on your machine"
+NO_DRIVER_NOISE = (r"failed call to cuInit",)  # only when the driver itself is missing
+
+
+@contextlib.contextmanager
+def filtered_native_stderr(noise=IMPORT_NOISE):
+    """Hold what native code writes to file descriptor 2 meanwhile, then pass on every line
+    but the `noise` patterns (and the cuInit failure when there is no NVIDIA driver)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode("utf-8", "replace").splitlines()
+            patterns = list(noise)
+            if any(re.search(NO_DRIVER, line) for line in lines):
+                patterns += NO_DRIVER_NOISE
+            kept = [line for line in lines if not any(re.search(p, line) for p in patterns)]
+            if kept:
+                sys.stderr.write("\n".join(kept) + "\n")
+                sys.stderr.flush()
 
 
 @functools.cache
@@ -14,9 +51,11 @@ def keras_module():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if os.environ["KERAS_BACKEND"] == "tensorflow":
-        import tensorflow as tf
+        with filtered_native_stderr():
+            import tensorflow as tf
 
-        for gpu in tf.config.list_physical_devices("GPU"):
+            gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
             with contextlib.suppress(RuntimeError):  # already initialised by the caller
                 tf.config.experimental.set_memory_growth(gpu, True)
     import keras
