@@ -54,7 +54,9 @@ def test_wizard_fine_tuning_the_shipped_model():
     result = run_scenario("wizard", str(shared_data("chest_xray_native", "train")), "--steps",
                           "2", timeout=900)
     assert result["ended"] == "finished"
-    assert (result["architecture"], result["image_size"]) == ("compact_cnn_x2", 224)
+    card = json.loads((ROOT / "models" / "default" / "model.json").read_text())
+    assert (result["architecture"], result["image_size"]) == (card["architecture"],
+                                                              card["input_size"])
     assert result["max_gap"] < MAX_GAP_S, f"GUI thread blocked {result['max_gap']:.3f} s"
 
 
