@@ -70,9 +70,9 @@ def test_an_audit_log_that_cannot_be_opened_is_reported_and_scoring_goes_on(
     w = open_window(qtbot, tmp_path, tiny_bundle)
     w.show()
     w._audit("threshold_change", "0.5000 -> 0.4000")
-    qtbot.waitUntil(lambda: "audit log unavailable" in w.statusBar().currentMessage(),
-                    timeout=10000)
-    assert "1 override(s) made meanwhile were not recorded" in w.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: "audit log unavailable" in w.audit_error, timeout=10000)
+    assert "1 override(s) made meanwhile were not recorded" in w.audit_error
+    assert not w.audit_ready
     qtbot.waitUntil(lambda: w.is_model_ready, timeout=60000)
     w.statusBar().clearMessage()
     w.show_worklist()

@@ -238,6 +238,11 @@ class MainWindow(QMainWindow):
         """The audit log is open (False while it opens and when it cannot be opened)."""
         return self.audit is not None
 
+    @property
+    def audit_error(self) -> str:
+        """Why the worklist and audit log are unavailable ('' while the log opens or once open)."""
+        return self._intake_error
+
     def ensure_intake(self) -> IntakeDock | None:
         """The worklist dock and its receiver, built on first use (the DICOM networking stack
         is imported only then, not at every start)."""
