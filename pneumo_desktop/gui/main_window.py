@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -180,7 +181,7 @@ class MainWindow(QMainWindow):
         self.audit: AuditLog | None = None  # opened in a worker (see _open_audit_log)
         self._audit_opening = True
         self._audit_queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
-        self._after_audit: list = []  # actions waiting for the log (worklist, receiver)
+        self._after_audit: list[Callable[[], object]] = []  # waiting for the log: worklist...
         self._open_audit_log()
 
         self.viewer.zoomChanged.connect(self._zoom_changed)
@@ -218,7 +219,7 @@ class MainWindow(QMainWindow):
         self._after_audit = []
         self.statusBar().showMessage(self._intake_error, 15000)
 
-    def _when_audit_ready(self, action) -> None:
+    def _when_audit_ready(self, action: Callable[[], object]) -> None:
         """Run `action` now if the audit log is open, once it is while it opens; say why not
         when it cannot be opened."""
         if self._audit_opening:
