@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
 )
@@ -24,6 +22,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from pneumo_desktop.gui.proxy_filter import refilter
 from pneumo_desktop.gui.result_panel import OUTSIDE_MARK, decision_text
+from pneumo_desktop.gui.table_model import HeaderTableModel, Index
 
 if TYPE_CHECKING:
     from pneumo_desktop.core.inference import ScoredFile
@@ -38,10 +37,9 @@ ROW_COLORS = {PNEUMONIA: QColor(255, 215, 215), NORMAL: QColor(223, 240, 216),
 DECISION_ORDER = {PNEUMONIA: 3, NORMAL: 2, REFUSED: 1, ERROR: 0}
 FILE, PROBABILITY, DECISION, ERROR_COLUMN = range(4)
 
-Index = QModelIndex | QPersistentModelIndex
 
 
-class BatchTableModel(QAbstractTableModel):
+class BatchTableModel(HeaderTableModel):
     """Scored files (core `ScoredFile`s) with their decision at the table's threshold."""
 
     HEADERS = ("File", "Probability", "Decision", "Reason / note")
@@ -162,19 +160,14 @@ class BatchTableModel(QAbstractTableModel):
         return item.prediction.outside_use_note if item.prediction is not None else ""
 
     # -- Qt model --------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._items)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
+    def _length(self) -> int:
+        return len(self._items)
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
         if orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole:
             return section + 1
-        return None
+        return super().headerData(section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid() or not 0 <= index.row() < len(self._items):

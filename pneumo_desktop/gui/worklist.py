@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QObject,
-    QPersistentModelIndex,
     QSortFilterProxyModel,
     Qt,
     Signal,
@@ -38,6 +36,7 @@ from pneumo_desktop.core.audit_log import READS, AuditLog, StudyRecord
 from pneumo_desktop.core.figures_source import percent
 from pneumo_desktop.core.intake import Arrival, Outcome, identifiers
 from pneumo_desktop.gui.proxy_filter import refilter
+from pneumo_desktop.gui.table_model import HeaderTableModel, Index
 
 NEW, SCORED, FLAGGED, NOT_SCORED, REVIEWED = "new", "scored", "flagged", "not scored", "reviewed"
 STATE_ORDER = {FLAGGED: 4, NEW: 3, NOT_SCORED: 2, SCORED: 1, REVIEWED: 0}
@@ -56,7 +55,6 @@ FILTERS = (("Awaiting review", frozenset({NEW, FLAGGED, SCORED, NOT_SCORED})),
            ("Not scored", frozenset({NOT_SCORED})), ("Reviewed", frozenset({REVIEWED})),
            ("All studies", None))
 
-Index = QModelIndex | QPersistentModelIndex
 
 
 @dataclass
@@ -105,7 +103,7 @@ class WorklistRow:
                 NEW: "new"}[state]
 
 
-class WorklistModel(QAbstractTableModel):
+class WorklistModel(HeaderTableModel):
     """Arrived studies, newest last; `audit` receives the reviewers' reads."""
 
     HEADERS = ("Received", "Source", "Patient ID", "Patient name", "Study", "State",
@@ -198,17 +196,8 @@ class WorklistModel(QAbstractTableModel):
         self.dataChanged.emit(self.index(index, 0), self.index(index, len(self.HEADERS) - 1))
 
     # -- Qt model --------------------------------------------------------------------------
-    def rowCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+    def _length(self) -> int:
+        return len(self._rows)
 
     def _text(self, row: WorklistRow, column: int) -> str:
         if column in (PATIENT_ID, PATIENT_NAME, STUDY):
