@@ -28,9 +28,7 @@ def free_port() -> int:
 @pytest.fixture
 def window(qtbot, tmp_path, tiny_bundle, monkeypatch):
     monkeypatch.setenv("PNEUMO_DATA_DIR", str(tmp_path / "data"))
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[])
-    qtbot.addWidget(w)
+    w = open_window(qtbot, tmp_path, tiny_bundle)
     w.show()
     qtbot.waitUntil(lambda: w.is_model_ready and w.audit_ready, timeout=60000)
     yield w

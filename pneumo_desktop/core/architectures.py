@@ -40,10 +40,9 @@ def _compact_cnn(keras, x, fine: bool = False):
         x = keras.layers.MaxPooling2D(2, name=f"block{i + 1}_pool")(x)
     x = conv(x, 192, "sep1", separable=True)
     x = conv(x, 192, "sep2", separable=True)
-    if fine:
-        return conv(x, 256, "sep3", separable=True, dilation=2)
-    x = keras.layers.MaxPooling2D(2, name="sep_pool")(x)
-    return conv(x, 256, "sep3", separable=True)
+    if not fine:
+        x = keras.layers.MaxPooling2D(2, name="sep_pool")(x)
+    return conv(x, 256, "sep3", separable=True, dilation=2 if fine else 1)
 
 
 def _compact_cnn_fine(keras, x):

@@ -15,6 +15,14 @@ MAX_BAND = 0.15  # border masking: a band is up to this fraction of the side
 MARK_BAND = 0.15  # burned-in marks lie within this fraction of the top or bottom edge
 
 
+def _pixel_centres(height, width):
+    """Row and column centres of a (height, width) image as fractions of its sides, 0..1."""
+    import tensorflow as tf
+
+    return ((tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32),
+            (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32))
+
+
 def border_masks(shape, probability: float, max_band: float = MAX_BAND, seed=None):
     """(B, S, S, 1) float masks, 1 where an image keeps its pixels: each of the four sides is
     masked with `probability`, over a band of uniform width up to `max_band` of the side."""
@@ -25,8 +33,7 @@ def border_masks(shape, probability: float, max_band: float = MAX_BAND, seed=Non
              tf.random.stateless_uniform((batch, 8), seed=seed))  # seed: (int, int)
     on = tf.cast(draws[:, :4] < probability, tf.float32)
     widths = draws[:, 4:] * max_band * on  # top, bottom, left, right
-    rows = (tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32)
-    cols = (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32)
+    rows, cols = _pixel_centres(height, width)
     keep_rows = tf.cast((rows[None] >= widths[:, 0:1]) & (rows[None] <= 1 - widths[:, 1:2]),
                         tf.float32)
     keep_cols = tf.cast((cols[None] >= widths[:, 2:3]) & (cols[None] <= 1 - widths[:, 3:4]),
@@ -56,8 +63,7 @@ def mark_masks(shape, probability: float, seed=None):
     top = u[:, 3:4] * (MARK_BAND - bar_h)
     top = tf.where(u[:, 4:5] < 0.5, top, 1.0 - MARK_BAND + top)  # top or bottom band
     left = u[:, 5:6] * (1.0 - bar_w)
-    rows = (tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32)
-    cols = (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32)
+    rows, cols = _pixel_centres(height, width)
     in_rows = tf.cast((rows[None] >= top) & (rows[None] <= top + bar_h), tf.float32)
     in_cols = tf.cast((cols[None] >= left) & (cols[None] <= left + bar_w), tf.float32)
     return (on[:, :, None] * in_rows[:, :, None] * in_cols[:, None, :])[..., None]

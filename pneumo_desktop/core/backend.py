@@ -13,10 +13,10 @@ import tempfile
 # What TensorFlow's native code prints at import, past TF_CPP_MIN_LOG_LEVEL, that says nothing
 # to a user: oneDNN and CPU-instruction notices, and on a machine without an NVIDIA driver the
 # CUDA build's "no driver" lines (the status bar and `self-test` say CPU or GPU instead).
+NO_DRIVER = r"Could not find cuda drivers on your machine"
 IMPORT_NOISE = (r"oneDNN custom operations are on", r"rebuild TensorFlow with the appropriate",
                 r"This TensorFlow binary is optimized", r"before absl::InitializeLog\(\) is called",
-                r"Could not find cuda drivers on your machine")
-NO_DRIVER = r"Could not find cuda drivers on your machine"
+                NO_DRIVER)
 NO_DRIVER_NOISE = (r"failed call to cuInit",)  # only when the driver itself is missing
 
 
