@@ -1,6 +1,6 @@
 """A burst of studies from a modality: N DICOMs pushed in one association (pynetdicom C-STORE
 from another process, on the loopback address) to the code behind `pneumo-desktop receive`
-(`core.receiving`), scoring with the shipped model.
+(`intake.receiving`), scoring with the shipped model.
 
     python benchmarks/bench_receiver.py [--n 500] [--size 512] [--model DIR] [--films synthetic]
 
@@ -59,7 +59,7 @@ def films(kind: str, size: int, n: int):
     """n grey uint8 films of size x size."""
     import cv2
 
-    from pneumo_desktop.core.synthetic import synthetic_chest
+    from pneumo_desktop.imaging.synthetic import synthetic_chest
 
     if kind == "native":
         paths = sorted(p for p in NATIVE.rglob("*") if p.suffix.lower() in (".jpeg", ".jpg"))
@@ -102,7 +102,7 @@ def write_studies(folder: Path, pixels: list) -> list[Path]:
 
 def unscored(paths):
     """A Scorer that scores nothing (one empty row per study)."""
-    from pneumo_desktop.core.intake import failed_outcome
+    from pneumo_desktop.intake.pipeline import failed_outcome
 
     return [failed_outcome(path, "not scored (benchmark --no-score)") for path in paths]
 
@@ -120,11 +120,11 @@ def main() -> int:
                              "and results CSV alone")
     args = parser.parse_args()
 
-    from pneumo_desktop.core.audit_log import AuditLog
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.inference import Predictor
-    from pneumo_desktop.core.intake import predictor_scorer
-    from pneumo_desktop.core.receiving import ReceivingConfig, ReceivingService
+    from pneumo_desktop.intake.audit_log import AuditLog
+    from pneumo_desktop.intake.pipeline import predictor_scorer
+    from pneumo_desktop.intake.receiving import ReceivingConfig, ReceivingService
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.model.inference import Predictor
 
     predictor = Predictor(read_bundle(args.model), batch_size=args.batch_size)
     scorer = unscored if args.no_score else predictor_scorer(predictor)

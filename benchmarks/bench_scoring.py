@@ -65,7 +65,7 @@ def naive_worker(args) -> None:
     """Subprocess entry: everything (imports, model load, scoring, CSV) inside the timing."""
     import keras
 
-    from pneumo_desktop.core import layers  # noqa: F401  (registers the custom layer)
+    from pneumo_desktop.model import layers  # noqa: F401  (registers the custom layer)
 
     paths = find_images(Path(args.images), args.limit)
     model = keras.saving.load_model(Path(args.model) / "model.keras", compile=False)
@@ -80,8 +80,8 @@ def naive_worker(args) -> None:
 def build_random_bundle(arch: str, size: int, folder: Path) -> Path:
     import keras
 
-    from pneumo_desktop.core.architectures import build_model
-    from pneumo_desktop.core.bundle import ModelCard, write_bundle
+    from pneumo_desktop.model.architectures import build_model
+    from pneumo_desktop.model.bundle import ModelCard, write_bundle
 
     keras.utils.set_random_seed(0)
     target = folder / f"{arch}_{size}_random"
@@ -136,10 +136,10 @@ def main() -> None:
     model_dir = (build_random_bundle(args.arch, args.size, work) if args.arch
                  else Path(args.model))
 
-    from pneumo_desktop.core.backend import device_description, keras_module
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.inference import Predictor
-    from pneumo_desktop.core.scoring import score_to_csv
+    from pneumo_desktop.model.backend import device_description, keras_module
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.model.inference import Predictor
+    from pneumo_desktop.model.scoring import score_to_csv
 
     bundle = read_bundle(model_dir)
     card = bundle.card

@@ -23,9 +23,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def main() -> None:
-    from pneumo_desktop.core import precision
-    from pneumo_desktop.core.architectures import ARCHITECTURES, build_model
-    from pneumo_desktop.core.backend import device_description, keras_module
+    from pneumo_desktop.model import precision
+    from pneumo_desktop.model.architectures import ARCHITECTURES, build_model
+    from pneumo_desktop.model.backend import device_description, keras_module
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)

@@ -4,9 +4,9 @@
 
 - home test split: the patient-level test split of the training hospital, rebuilt from model
   A's card (B must have been trained on the same split: the script checks the settings);
-- shifted test split: the same films, each with two fixed shifts (`core.site_shift`, seed 0:
+- shifted test split: the same films, each with two fixed shifts (`imaging.site_shift`, seed 0:
   exposure, contrast, gamma, blur, resolution, noise, CLAHE, border, crop, burned-in labels);
-- border masking and heat-map focus (`core.shortcuts`) on the home test split and on the 120
+- border masking and heat-map focus (`evaluation.shortcuts`) on the home test split and on the 120
   native-resolution studies;
 - scoring speed: images/s over the 120 native JPEGs (after a warm-up), as `score` runs.
 
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def figures(labels: np.ndarray, probs: np.ndarray, threshold: float) -> dict:
-    from pneumo_desktop.core import metrics
+    from pneumo_desktop.evaluation import metrics
 
     report = metrics.report(labels, probs, threshold)
     return {k: report[k] for k in ("auc", "accuracy", "sensitivity", "specificity")}
@@ -37,11 +37,11 @@ def label_of(path: Path) -> int:
 
 
 def evaluate(bundle_path: str, data: Path, test: list[Path], native: list[Path]) -> dict:
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.image_io import load_xray
-    from pneumo_desktop.core.inference import Predictor
-    from pneumo_desktop.core.shortcuts import shortcut_report
-    from pneumo_desktop.core.site_shift import shifted_split
+    from pneumo_desktop.evaluation.shortcuts import shortcut_report
+    from pneumo_desktop.imaging.image_io import load_xray
+    from pneumo_desktop.imaging.site_shift import shifted_split
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.model.inference import Predictor
 
     bundle = read_bundle(bundle_path)
     predictor = Predictor(bundle, batch_size=16)
@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--b", required=True)
     parser.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     args = parser.parse_args()
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.evaluation import home_splits
+    from pneumo_desktop.evaluation.report import home_splits
+    from pneumo_desktop.model.bundle import read_bundle
 
     data = Path(args.data)
     card_a, card_b = read_bundle(args.a).card, read_bundle(args.b).card

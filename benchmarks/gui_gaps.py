@@ -172,7 +172,7 @@ def main() -> int:
     args = parser.parse_args()
     from PySide6.QtCore import QSettings
 
-    from pneumo_desktop.core.compute_process import shared_process
+    from pneumo_desktop.compute.process import shared_process
     from pneumo_desktop.gui.app import make_application
 
     app = make_application([sys.argv[0]])

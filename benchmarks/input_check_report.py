@@ -25,7 +25,7 @@ def make_wrong_files(data: Path, folder: Path) -> list[tuple[Path, str]]:
     """Wrong files made from real films and from nothing, with a description."""
     import matplotlib.cbook
 
-    from pneumo_desktop.core.image_io import load_xray
+    from pneumo_desktop.imaging.image_io import load_xray
 
     film = load_xray(data / "chest_xray_native" / "train" / "NORMAL" /
                      sorted(p.name for p in (data / "chest_xray_native" / "train" /
@@ -58,8 +58,8 @@ def make_wrong_files(data: Path, folder: Path) -> list[tuple[Path, str]]:
 
 def print_shifts(predictor, paths: list[Path]) -> None:
     """Refusal rate of real chest films changed as other machines might change them."""
-    from pneumo_desktop.core.image_io import load_xray
-    from pneumo_desktop.core.site_shift import SHIFTS, shifted
+    from pneumo_desktop.imaging.image_io import load_xray
+    from pneumo_desktop.imaging.site_shift import SHIFTS, shifted
 
     films = [load_xray(p, min_side=512).pixels for p in paths]
     print("\n| the 120 native films, changed | refused |\n|---|---|")
@@ -76,9 +76,9 @@ def main() -> None:
     args = parser.parse_args()
     data = Path(args.data)
 
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.evaluation import home_splits
-    from pneumo_desktop.core.inference import Predictor
+    from pneumo_desktop.evaluation.report import home_splits
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.model.inference import Predictor
 
     bundle = read_bundle(args.model)
     predictor = Predictor(bundle, batch_size=16)

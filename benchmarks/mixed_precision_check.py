@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def films(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     import cv2
 
-    from pneumo_desktop.core.synthetic import synthetic_chest
+    from pneumo_desktop.imaging.synthetic import synthetic_chest
 
     labels = np.arange(n) % 2
     images = np.stack([cv2.resize(synthetic_chest(size, seed=seed + i, opacity=bool(y)),
@@ -43,10 +43,10 @@ def compile_for(keras, model, mixed: bool):
 
 
 def main() -> None:
-    from pneumo_desktop.core import precision
-    from pneumo_desktop.core.architectures import build_model
-    from pneumo_desktop.core.backend import device_description, keras_module
-    from pneumo_desktop.core.bundle import read_bundle
+    from pneumo_desktop.model import precision
+    from pneumo_desktop.model.architectures import build_model
+    from pneumo_desktop.model.backend import device_description, keras_module
+    from pneumo_desktop.model.bundle import read_bundle
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=224)

@@ -1,5 +1,5 @@
 """Adapting the shipped model to a simulated new hospital: as is, `calibrate`, the old fine-tune
-defaults and the small-set recipe (`core.fine_tuning`), judged on the site's unseen studies.
+defaults and the small-set recipe (`training.fine_tuning`), judged on the site's unseen studies.
 
 There is no second hospital in ../shared/data, so the "site" is a proxy, stated as such: the
 shipped model's untouched patient-level TEST split of chest_xray_224/train (rebuilt from its card
@@ -48,7 +48,7 @@ def site_shift(image: np.ndarray, key: int) -> np.ndarray:
 
 def build_site(data: Path, card, out: Path) -> tuple[Path, Path]:
     """Write the shifted test split as out/labelled and out/judged ({NORMAL,PNEUMONIA}/)."""
-    from pneumo_desktop.core.datasets import patient_split, scan_dataset
+    from pneumo_desktop.evaluation.datasets import patient_split, scan_dataset
 
     config = card.training.get("config", {})
     holdout = [data / "chest_xray_native" / "train"] if config.get("holdout") else []
@@ -76,10 +76,10 @@ def build_site(data: Path, card, out: Path) -> tuple[Path, Path]:
 def judge(bundle_path: Path, judged: Path) -> dict:
     """AUC, sensitivity and specificity at the bundle's threshold on the judged studies
     (every study scored; how many its input check would refuse is counted)."""
-    from pneumo_desktop.core import metrics
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.datasets import scan_dataset
-    from pneumo_desktop.core.inference import Predictor
+    from pneumo_desktop.evaluation import metrics
+    from pneumo_desktop.evaluation.datasets import scan_dataset
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.model.inference import Predictor
 
     bundle = read_bundle(bundle_path)
     samples = scan_dataset(judged).samples
@@ -95,7 +95,7 @@ def judge(bundle_path: Path, judged: Path) -> dict:
 
 
 def promised(bundle_path: Path) -> str:
-    from pneumo_desktop.core.bundle import read_bundle
+    from pneumo_desktop.model.bundle import read_bundle
 
     card = read_bundle(bundle_path).card
     local = card.local
@@ -130,13 +130,10 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(args.work)
 
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.local_calibration import calibrate
-    from pneumo_desktop.core.training import (
-        PrintingCallbacks,
-        TrainConfig,
-        run_training_cli,
-    )
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.training.config import TrainConfig
+    from pneumo_desktop.training.console import PrintingCallbacks, run_training_cli
+    from pneumo_desktop.training.local_calibration import calibrate
 
     card = read_bundle(args.model).card
     labelled, judged = build_site(Path(args.data), card, work / "site")

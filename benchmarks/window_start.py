@@ -49,7 +49,7 @@ print(json.dumps({"window_shown_s": shown - t0, "audit_ready_s": ready - t0, "ev
 def make_log(folder: Path, events: int) -> None:
     """An audit log of `events` rows (a received / scored pair per study) in `folder`."""
     sys.path.insert(0, str(ROOT))
-    from pneumo_desktop.core.audit_log import AuditLog
+    from pneumo_desktop.intake.audit_log import AuditLog
 
     with AuditLog(folder / "audit.sqlite"):
         pass

@@ -37,7 +37,7 @@ def main(out: str) -> None:
         ds.StudyDescription = "CHEST AP" if i % 3 else "CHEST PA"
         ds.save_as(path)
 
-    from pneumo_desktop.core.compute_process import shared_process
+    from pneumo_desktop.compute.process import shared_process
     from pneumo_desktop.gui.app import make_application
     from pneumo_desktop.gui.main_window import MainWindow
 

@@ -76,7 +76,7 @@ def bundle_check() -> int:
 
     # The GUI runs TensorFlow in a spawned compute process: the frozen executable must start
     # itself as that child (multiprocessing.freeze_support) and answer a call.
-    from pneumo_desktop.core.compute_process import ComputeProcess
+    from pneumo_desktop.compute.process import ComputeProcess
 
     process = ComputeProcess()
     try:

@@ -31,8 +31,8 @@ def make_bundle(folder: Path, arch: str = "custom_cnn", size: int = 64, threshol
     """A randomly initialised bundle (with a non-trivial logit weight so CAMs are not flat)."""
     import keras
 
-    from pneumo_desktop.core.architectures import build_model
-    from pneumo_desktop.core.bundle import ModelCard, write_bundle
+    from pneumo_desktop.model.architectures import build_model
+    from pneumo_desktop.model.bundle import ModelCard, write_bundle
 
     keras.utils.set_random_seed(seed)
     model = build_model(arch, size)
@@ -98,8 +98,8 @@ def tiny_bundle(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_predictor(tiny_bundle):
-    from pneumo_desktop.core.bundle import read_bundle
-    from pneumo_desktop.core.inference import Predictor
+    from pneumo_desktop.model.bundle import read_bundle
+    from pneumo_desktop.model.inference import Predictor
 
     return Predictor(read_bundle(tiny_bundle), batch_size=4)
 
@@ -109,7 +109,7 @@ def image_folder(tmp_path) -> Path:
     """A folder with good synthetic images (JPEG, PNG) and broken files."""
     import cv2
 
-    from pneumo_desktop.core.synthetic import synthetic_chest
+    from pneumo_desktop.imaging.synthetic import synthetic_chest
 
     folder = tmp_path / "studies"
     (folder / "sub").mkdir(parents=True)

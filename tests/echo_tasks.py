@@ -4,7 +4,7 @@ import os
 import threading
 import time
 
-from pneumo_desktop.core.errors import PneumoError
+from pneumo_desktop.errors import PneumoError
 
 
 def echo(ctx, value):

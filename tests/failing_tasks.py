@@ -1,6 +1,6 @@
 """Compute-process tasks for tests: the real ones, with training failing as a full disk does."""
 
-from pneumo_desktop.core.compute_tasks import TASKS as REAL_TASKS
+from pneumo_desktop.compute.tasks import TASKS as REAL_TASKS
 
 
 def _train_on_full_disk(ctx, *args, **kwargs):

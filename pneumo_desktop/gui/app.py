@@ -10,8 +10,8 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from pneumo_desktop import __version__
-from pneumo_desktop.core.paths import app_root
 from pneumo_desktop.gui.settings import APPLICATION, ORGANIZATION
+from pneumo_desktop.paths import app_root
 
 
 def resources_dir() -> Path:
@@ -58,7 +58,7 @@ def run_app(argv: list[str] | None = None, paths: list[str] | None = None) -> in
     if missing:  # Qt will likely abort with "could not load the Qt platform plugin xcb"
         print(install_hint(missing), file=sys.stderr)
     app = make_application(argv)
-    from pneumo_desktop.core.compute_process import shared_process
+    from pneumo_desktop.compute.process import shared_process
     from pneumo_desktop.gui.main_window import MainWindow
 
     window = MainWindow()

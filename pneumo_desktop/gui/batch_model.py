@@ -25,7 +25,7 @@ from pneumo_desktop.gui.result_panel import OUTSIDE_MARK, decision_text
 from pneumo_desktop.gui.table_model import HeaderTableModel, Index
 
 if TYPE_CHECKING:
-    from pneumo_desktop.core.inference import ScoredFile
+    from pneumo_desktop.model.inference import ScoredFile
 
 PNEUMONIA, NORMAL, ERROR, REFUSED = "PNEUMONIA", "NORMAL", "ERROR", "REFUSED"
 NOT_SCORED = frozenset({ERROR, REFUSED})  # the filter for every row without a score
@@ -133,7 +133,7 @@ class BatchTableModel(HeaderTableModel):
 
     def csv_rows(self) -> list[dict[str, str]]:
         """Rows for the CSV export: the CLI's columns (input_check included), in order."""
-        from pneumo_desktop.core.scoring import csv_row
+        from pneumo_desktop.model.scoring import csv_row
 
         return [csv_row(item, self.model_name, self.threshold, learned=self.learned)
                 for item in self._items]

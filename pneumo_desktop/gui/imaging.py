@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 from PySide6.QtGui import QImage
 
-from pneumo_desktop.core.heatmaps import colorize
+from pneumo_desktop.model.heatmaps import colorize
 
 #: Longest side of the heat-map layer; the map is smooth, so more pixels add nothing visible.
 HEAT_MAX_SIDE = 1024
@@ -51,7 +51,7 @@ def apply_lut(pixels: np.ndarray, lut: np.ndarray) -> np.ndarray:
 def heat_layer(heatmap: np.ndarray, max_side: int = HEAT_MAX_SIDE) -> np.ndarray:
     """0..1 heat map -> RGBA uint8 with the core's colours; weak activations transparent.
 
-    The alpha ramp matches `core.heatmaps.overlay`, so the screen and exported overlays agree.
+    The alpha ramp matches `model.heatmaps.overlay`, so the screen and exported overlays agree.
     The layer is at most `max_side` pixels long; the viewer stretches it onto the image.
     """
     heat = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)

@@ -26,13 +26,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.core.audit_log import AuditLog
-from pneumo_desktop.core.errors import PneumoError
-from pneumo_desktop.core.intake import Arrival, Outcome, predictor_scorer
-from pneumo_desktop.core.receiving import ReceivingConfig, default_receive_dir
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.receiver_controller import ReceiverController
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.gui.worklist import WorklistModel, WorklistWidget
+from pneumo_desktop.intake.audit_log import AuditLog
+from pneumo_desktop.intake.pipeline import Arrival, Outcome, predictor_scorer
+from pneumo_desktop.intake.receiving import ReceivingConfig, default_receive_dir
 
 WORKLIST_ROWS = 2000  # the most recent studies loaded from the log at start
 
@@ -245,8 +245,8 @@ class IntakeDock(QDockWidget):
                 self.announced.emit(f"Audit log exported to {path}")
 
     def export_reads(self, folder: str | None = None) -> None:
-        """The reviewers' reads as a labelled folder (see `core.reads_export`)."""
-        from pneumo_desktop.core.reads_export import export_reads
+        """The reviewers' reads as a labelled folder (see `intake.reads_export`)."""
+        from pneumo_desktop.intake.reads_export import export_reads
 
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "New empty folder for the labelled "

@@ -31,9 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from pneumo_desktop import __version__
-from pneumo_desktop.core.bundle import default_bundle_path, default_model_dirs
-from pneumo_desktop.core.errors import PneumoError
-from pneumo_desktop.core.image_io import IMAGE_SUFFIXES
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.batch_model import BatchTableModel
 from pneumo_desktop.gui.batch_panel import BatchPanel
 from pneumo_desktop.gui.report import ReportData
@@ -57,12 +55,14 @@ from pneumo_desktop.gui.workers import (
     ReportWriter,
     ThreadPool,
 )
+from pneumo_desktop.imaging.image_io import IMAGE_SUFFIXES
+from pneumo_desktop.model.bundle import default_bundle_path, default_model_dirs
 
 if TYPE_CHECKING:
-    from pneumo_desktop.core.audit_log import AuditLog
-    from pneumo_desktop.core.bundle import ModelCard
-    from pneumo_desktop.core.inference import Predictor, ScoredFile
     from pneumo_desktop.gui.intake_dock import IntakeDock
+    from pneumo_desktop.intake.audit_log import AuditLog
+    from pneumo_desktop.model.bundle import ModelCard
+    from pneumo_desktop.model.inference import Predictor, ScoredFile
 
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;"
                 "All files (*)")
@@ -850,7 +850,7 @@ class MainWindow(QMainWindow):
                                                   "CSV files (*.csv)")
             if not path:
                 return False
-        from pneumo_desktop.core.scoring import write_csv
+        from pneumo_desktop.model.scoring import write_csv
 
         try:
             write_csv(path, self.batch_model.csv_rows())

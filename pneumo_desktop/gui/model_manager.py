@@ -24,7 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.core.bundle import (
+from pneumo_desktop.errors import BundleError, PneumoError
+from pneumo_desktop.evaluation.figures_source import performance_statement
+from pneumo_desktop.gui.result_panel import percent
+from pneumo_desktop.model.bundle import (
     ModelBundle,
     ModelCard,
     default_model_dirs,
@@ -32,9 +35,6 @@ from pneumo_desktop.core.bundle import (
     read_bundle,
     user_models_dir,
 )
-from pneumo_desktop.core.errors import BundleError, PneumoError
-from pneumo_desktop.core.figures_source import performance_statement
-from pneumo_desktop.gui.result_panel import percent
 
 Entry = tuple[Path, ModelBundle | BundleError]
 

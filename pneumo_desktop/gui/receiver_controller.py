@@ -2,7 +2,7 @@
 as Qt signals, always emitted on the GUI thread (the receiver and the scoring run on threads of
 their own; their callbacks cross over through queued connections).
 
-Scoring is injected: `set_scorer` takes a `core.intake.Scorer` (e.g. `predictor_scorer(p)` for
+Scoring is injected: `set_scorer` takes a `intake.pipeline.Scorer` (e.g. `predictor_scorer(p)` for
 any object with a Predictor's `bundle`, `threshold` and `score_files`); it is called on the
 scoring thread, never on the GUI thread. Until a scorer is set, arrivals wait for it.
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from pneumo_desktop.core.audit_log import AuditLog
-from pneumo_desktop.core.intake import Arrival, Outcome, Scorer, ScoringUnavailable
-from pneumo_desktop.core.receiving import ReceivingConfig, ReceivingService
+from pneumo_desktop.intake.audit_log import AuditLog
+from pneumo_desktop.intake.pipeline import Arrival, Outcome, Scorer, ScoringUnavailable
+from pneumo_desktop.intake.receiving import ReceivingConfig, ReceivingService
 
 
 class ReceiverController(QObject):

@@ -25,10 +25,8 @@ from PySide6.QtGui import (
 )
 
 from pneumo_desktop import __version__
-from pneumo_desktop.core.atomic import atomic_open
-from pneumo_desktop.core.errors import PneumoError
-from pneumo_desktop.core.heatmaps import overlay
-from pneumo_desktop.core.image_io import load_xray
+from pneumo_desktop.atomic import atomic_open
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.imaging import fit_within, gray_to_qimage, legend_qimage, rgb_to_qimage
 from pneumo_desktop.gui.result_panel import (
     BANNER_TEXT,
@@ -41,10 +39,12 @@ from pneumo_desktop.gui.result_panel import (
     operating_point_text,
     percent,
 )
+from pneumo_desktop.imaging.image_io import load_xray
+from pneumo_desktop.model.heatmaps import overlay
 
 if TYPE_CHECKING:
-    from pneumo_desktop.core.bundle import ModelCard
-    from pneumo_desktop.core.inference import Predictor, ScoredFile
+    from pneumo_desktop.model.bundle import ModelCard
+    from pneumo_desktop.model.inference import Predictor, ScoredFile
 
 RESOLUTION = 150  # dots per inch of the PDF's drawing units
 IMAGE_MAX_SIDE = 1100  # pixels of each embedded image

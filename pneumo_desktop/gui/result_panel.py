@@ -21,13 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.core.figures_source import percent, performance_statement
+from pneumo_desktop.evaluation.figures_source import percent, performance_statement
 from pneumo_desktop.gui.imaging import legend_qimage
 
 if TYPE_CHECKING:
-    from pneumo_desktop.core.bundle import ModelCard
-    from pneumo_desktop.core.inference import Prediction
-    from pneumo_desktop.core.input_check import Refusal
+    from pneumo_desktop.imaging.checks import Refusal
+    from pneumo_desktop.model.bundle import ModelCard
+    from pneumo_desktop.model.inference import Prediction
 
 PNEUMONIA_COLOR = QColor(183, 28, 28)
 NORMAL_COLOR = QColor(27, 94, 32)

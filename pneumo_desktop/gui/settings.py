@@ -124,7 +124,7 @@ class AppSettings:
 
     @property
     def receive_ae_title(self) -> str:
-        from pneumo_desktop.core.receiver import DEFAULT_AE_TITLE
+        from pneumo_desktop.intake.receiver import DEFAULT_AE_TITLE
 
         return self._str("receiving/ae_title", DEFAULT_AE_TITLE) or DEFAULT_AE_TITLE
 
@@ -134,7 +134,7 @@ class AppSettings:
 
     @property
     def receive_port(self) -> int:
-        from pneumo_desktop.core.receiver import DEFAULT_PORT
+        from pneumo_desktop.intake.receiver import DEFAULT_PORT
 
         value = int(self._float("receiving/port", DEFAULT_PORT))
         return value if 0 < value < 65536 else DEFAULT_PORT

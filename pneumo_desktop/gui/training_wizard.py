@@ -1,10 +1,10 @@
 """The local training wizard: data → what to do → training (or checking) → evaluation → save.
 
 At the model step the clinic chooses to check and recalibrate the active model on its images
-(no training: `core.local_calibration` in the compute process), to fine-tune it (cross-fitting,
-`core.fine_tuning`), or to train a new model; every path ends in the evaluation and save pages.
+(no training: `training.local_calibration` in the compute process), to fine-tune it (cross-fitting,
+`training.fine_tuning`), or to train a new model; every path ends in the evaluation and save pages.
 
-It drives the core (`core.training`) from worker threads and has no training code of its own.
+It drives the core (`training.train`) from worker threads and has no training code of its own.
 Open it from the main window::
 
     wizard = TrainingWizard(self, active_model=active_bundle_path)
@@ -24,9 +24,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
-from pneumo_desktop.core.bundle import ModelCard, read_bundle, user_models_dir
-from pneumo_desktop.core.errors import PneumoError
-from pneumo_desktop.core.training import TrainConfig
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.training_worker import (
     FolderCheck,
     FolderChecker,
@@ -45,6 +43,8 @@ from pneumo_desktop.gui.wizard_pages import (
     TrainingPage,
 )
 from pneumo_desktop.gui.workers import ThreadPool
+from pneumo_desktop.model.bundle import ModelCard, read_bundle, user_models_dir
+from pneumo_desktop.training.config import TrainConfig
 
 
 class TrainingWizard(QWizard):

@@ -2,7 +2,7 @@
 
 Each worker is a `gui.workers.Worker` run in its own QThread. The folder check decodes images
 here (no TensorFlow); the speed warm-up, training and saving run in the compute process
-(`core.compute_process`, tasks in `core.compute_tasks`), so TensorFlow never runs in the GUI's
+(`compute.process`, tasks in `compute.tasks`), so TensorFlow never runs in the GUI's
 process and its import cannot freeze the window. The wizard has no training code of its own.
 """
 
@@ -17,24 +17,25 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Signal
 
-from pneumo_desktop.core import metrics, training
-from pneumo_desktop.core.bundle import ModelCard
-from pneumo_desktop.core.compute_process import ComputeProcess, RemoteCall, shared_process
-from pneumo_desktop.core.datasets import DatasetScan, scan_dataset
-from pneumo_desktop.core.training import (
+from pneumo_desktop.compute.process import ComputeProcess, RemoteCall, shared_process
+from pneumo_desktop.evaluation import metrics
+from pneumo_desktop.evaluation.datasets import DatasetScan, scan_dataset
+from pneumo_desktop.gui.workers import CancellableWorker, Worker
+from pneumo_desktop.model.bundle import ModelCard
+from pneumo_desktop.training import train as training
+from pneumo_desktop.training.config import (
     PreparedData,
     TrainConfig,
     TrainingCallbacks,
     TrainingCancelled,
     TrainingResult,
 )
-from pneumo_desktop.core.training_session import (  # noqa: F401  (the wizard's names)
+from pneumo_desktop.training.session import (  # noqa: F401  (the wizard's names)
     ActiveComparison,
     SpeedEstimate,
     TrainingOutcome,
     error_text,
 )
-from pneumo_desktop.gui.workers import CancellableWorker, Worker
 
 CHECK_SIZE = 32  # the folder check decodes every image at this size (fast, reduced JPEG decode)
 POLL_SECONDS = 0.1  # how often a waiting worker forwards Stop and Cancel to the compute process
@@ -82,7 +83,7 @@ class _CheckCallbacks(TrainingCallbacks):
 class FolderChecker(CancellableWorker):
     """Scans a folder, splits it by patient as training will, and decodes every image once
     to list the skipped ones with their reasons: unreadable files and those the input check
-    refuses (reasons starting "not scored: ", see `core.datasets.build_cache`)."""
+    refuses (reasons starting "not scored: ", see `evaluation.datasets.build_cache`)."""
 
     progress = Signal(int, int, int)  # request, done, total
     checked = Signal(int, object)  # request, FolderCheck
@@ -151,7 +152,7 @@ def forward_flags(call: RemoteCall, flags, on_event=None) -> None:
 
 # -- training ----------------------------------------------------------------------------------
 class TrainingWorker(Worker):
-    """Runs `core.training_session.run_session` (prepare, train, compare with the active model)
+    """Runs `training.session.run_session` (prepare, train, compare with the active model)
     in the compute process, or with `task="calibrate"` the recalibration of the active model on
     the folder (no training). Ends with exactly one of `succeeded`, `cancelled` or `failed`; the
     new model stays in the compute process until `ModelSaver` writes it."""
@@ -236,7 +237,7 @@ def card_with_threshold(card: ModelCard, labels: np.ndarray, scores: np.ndarray,
     the card itself when the threshold is unchanged."""
     if threshold == card.threshold:
         return card
-    from pneumo_desktop.core.local_calibration import rates_with_intervals
+    from pneumo_desktop.training.local_calibration import rates_with_intervals
 
     new = copy.deepcopy(card)
     report = {k: v for k, v in metrics.report(labels, scores, threshold).items() if k != "roc"}

@@ -45,11 +45,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from pneumo_desktop.core import metrics
-from pneumo_desktop.core.architectures import ARCHITECTURES
-from pneumo_desktop.core.bundle import CLASS_NAMES
-from pneumo_desktop.core.input_check import PREFIX as REFUSED_PREFIX
-from pneumo_desktop.core.training import BatchProgress, EpochProgress, TrainConfig
+from pneumo_desktop.evaluation import metrics
 from pneumo_desktop.gui.plots import TRAIN_COLOR, VAL_COLOR, RocPlot, TrainingPlots, titled
 from pneumo_desktop.gui.training_worker import (
     CHOSEN_RULE,
@@ -57,6 +53,10 @@ from pneumo_desktop.gui.training_worker import (
     SpeedEstimate,
     model_name_problem,
 )
+from pneumo_desktop.imaging.checks import PREFIX as REFUSED_PREFIX
+from pneumo_desktop.model.architectures import ARCHITECTURES
+from pneumo_desktop.model.bundle import CLASS_NAMES
+from pneumo_desktop.training.config import BatchProgress, EpochProgress, TrainConfig
 
 if TYPE_CHECKING:
     from pneumo_desktop.gui.training_wizard import TrainingWizard

@@ -1,6 +1,6 @@
 """Background work for the GUI: QObject workers moved to their own QThreads.
 
-The model runs in the compute process (`core.compute_process`): these workers send it calls
+The model runs in the compute process (`compute.process`): these workers send it calls
 and wait for the answers, so TensorFlow is never imported in the GUI's process. Every worker
 emits `finished` last, from its own thread.
 """
@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from pneumo_desktop.core.errors import PneumoError
-from pneumo_desktop.core.image_io import XRayImage, load_xray
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.imaging import heat_layer
+from pneumo_desktop.imaging.image_io import XRayImage, load_xray
 
 if TYPE_CHECKING:
-    from pneumo_desktop.core.inference import Prediction, Predictor, ScoredFile
-    from pneumo_desktop.core.remote_predictor import RemotePredictor
+    from pneumo_desktop.compute.remote_predictor import RemotePredictor
+    from pneumo_desktop.model.inference import Prediction, Predictor, ScoredFile
 
     AnyPredictor = Predictor | RemotePredictor  # in-process (CLI, tests) or compute process
 
@@ -101,8 +101,8 @@ class ModelLoader(Worker):
         self.fallback_dirs = fallback_dirs
 
     def work(self) -> None:
-        from pneumo_desktop.core.compute_process import shared_process
-        from pneumo_desktop.core.remote_predictor import load_remote
+        from pneumo_desktop.compute.process import shared_process
+        from pneumo_desktop.compute.remote_predictor import load_remote
 
         try:
             predictor = load_remote(shared_process(), self.path, batch_size=self.batch_size,
@@ -131,7 +131,7 @@ class AuditLogOpener(Worker):
     def work(self) -> None:
         import sqlite3
 
-        from pneumo_desktop.core.audit_log import AuditLog
+        from pneumo_desktop.intake.audit_log import AuditLog
 
         try:
             log = AuditLog(self.path)
@@ -200,7 +200,7 @@ class BatchScorer(CancellableWorker):
         self.emit_interval = emit_interval
 
     def work(self) -> None:
-        from pneumo_desktop.core.discovery import collect_inputs
+        from pneumo_desktop.imaging.discovery import collect_inputs
 
         scored = failed = 0
         try:

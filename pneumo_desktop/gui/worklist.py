@@ -32,11 +32,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.core.audit_log import READS, AuditLog, StudyRecord
-from pneumo_desktop.core.figures_source import percent
-from pneumo_desktop.core.intake import Arrival, Outcome, identifiers
+from pneumo_desktop.evaluation.figures_source import percent
 from pneumo_desktop.gui.proxy_filter import refilter
 from pneumo_desktop.gui.table_model import HeaderTableModel, Index
+from pneumo_desktop.intake.audit_log import READS, AuditLog, StudyRecord
+from pneumo_desktop.intake.pipeline import Arrival, Outcome, identifiers
 
 NEW, SCORED, FLAGGED, NOT_SCORED, REVIEWED = "new", "scored", "flagged", "not scored", "reviewed"
 STATE_ORDER = {FLAGGED: 4, NEW: 3, NOT_SCORED: 2, SCORED: 1, REVIEWED: 0}

@@ -1,1 +1,0 @@
-"""Headless core: image I/O, model bundles, inference, training and metrics. Never imports Qt."""

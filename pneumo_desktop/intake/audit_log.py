@@ -1,0 +1,256 @@
+"""Append-only audit log (SQLite, WAL) of every study received, scored or refused, of user
+overrides and of reviewers' reads. Rows are never updated or deleted (triggers forbid it);
+`synchronous=FULL` makes each event durable when its call returns."""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pneumo_desktop.atomic import atomic_open
+from pneumo_desktop.errors import PneumoError
+from pneumo_desktop.paths import user_data_dir
+
+#: what a row records
+RECEIVED, SCORED, REFUSED, UNREADABLE = "received", "scored", "refused", "unreadable"
+SCORE_ANYWAY, THRESHOLD_CHANGE, MODEL_SWITCH, READ = (
+    "score_anyway", "threshold_change", "model_switch", "read")
+OUTCOME_EVENTS = (SCORED, REFUSED, UNREADABLE)
+OVERRIDE_EVENTS = (SCORE_ANYWAY, THRESHOLD_CHANGE, MODEL_SWITCH)
+READS = ("pneumonia", "normal", "unsure")
+
+COLUMNS = ("id", "time", "event", "ref", "source", "path", "sha256", "sop_instance_uid",
+           "study_instance_uid", "model", "model_version", "threshold", "probability",
+           "decision", "input_check", "detail", "user")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    event TEXT NOT NULL,
+    ref INTEGER REFERENCES events(id),
+    source TEXT NOT NULL DEFAULT '',
+    path TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL DEFAULT '',
+    sop_instance_uid TEXT NOT NULL DEFAULT '',
+    study_instance_uid TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    model_version TEXT NOT NULL DEFAULT '',
+    threshold REAL,
+    probability REAL,
+    decision TEXT NOT NULL DEFAULT '',
+    input_check TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    user TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
+CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
+CREATE INDEX IF NOT EXISTS events_event ON events(event);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+
+
+class AuditLogError(PneumoError):
+    """The audit log cannot be opened or fails its integrity check."""
+
+
+def default_audit_path() -> Path:
+    """`audit.sqlite` in the user's data folder."""
+    return user_data_dir() / "audit.sqlite"
+
+
+def now_utc() -> str:
+    """An ISO 8601 UTC time stamp with milliseconds."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """One received study as the log knows it: the arrival, its latest outcome and read."""
+
+    id: int
+    time: str
+    source: str
+    path: str
+    sha256: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    outcome: str = ""  # scored | refused | unreadable | '' (not scored yet)
+    probability: float | None = None
+    decision: str = ""
+    threshold: float | None = None
+    model: str = ""
+    detail: str = ""  # the refusal or error
+    read: str = ""  # pneumonia | normal | unsure | ''
+    reader: str = ""
+    read_time: str = ""
+
+
+class AuditLog:
+    """The audit log at `path` (default: the user's data folder). Thread-safe."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_audit_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._db.execute("PRAGMA synchronous=FULL")
+            problems = [row[0] for row in self._db.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:
+            raise AuditLogError(f"audit log {self.path} cannot be opened: {exc}") from None
+        if problems != ["ok"]:
+            self._db.close()
+            lines = "\n".join(problems).splitlines()
+            raise AuditLogError(f"audit log {self.path} fails its integrity check: "
+                                f"{'; '.join(lines[:3])}{' ...' if len(lines) > 3 else ''}")
+        if mode.lower() != "wal":
+            self._db.close()
+            raise AuditLogError(f"audit log {self.path}: WAL mode unavailable ({mode})")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- writing ----------------------------------------------------------------------
+    def append(self, event: str, **fields: Any) -> int:
+        """Append one event; returns its id. Unknown field names raise KeyError."""
+        unknown = set(fields) - set(COLUMNS[3:])
+        if unknown:
+            raise KeyError(f"not audit-log columns: {sorted(unknown)}")
+        fields = _blank_nulls(fields)
+        fields.setdefault("user", _user())
+        names = ["time", "event", *fields]
+        sql = (f"INSERT INTO events ({', '.join(names)}) "
+               f"VALUES ({', '.join('?' for _ in names)})")
+        with self._lock:
+            return self._db.execute(sql, [now_utc(), event, *fields.values()]).lastrowid
+
+    def log_received(self, *, source: str, path: str | os.PathLike, sha256: str,
+                     sop_instance_uid: str = "", study_instance_uid: str = "") -> int:
+        return self.append(RECEIVED, source=source, path=str(path), sha256=sha256,
+                           sop_instance_uid=sop_instance_uid,
+                           study_instance_uid=study_instance_uid)
+
+    def log_outcome(self, ref: int | None, *, event: str, path: str | os.PathLike,
+                    sha256: str = "", model: str = "", model_version: str = "",
+                    threshold: float | None = None, probability: float | None = None,
+                    decision: str = "", input_check: str = "", detail: str = "") -> int:
+        """A study scored, refused by the input check, or unreadable (`event`)."""
+        if event not in OUTCOME_EVENTS:
+            raise ValueError(f"outcome event must be one of {OUTCOME_EVENTS}, not {event!r}")
+        return self.append(event, ref=ref, path=str(path), sha256=sha256, model=model,
+                           model_version=model_version, threshold=threshold,
+                           probability=probability, decision=decision,
+                           input_check=input_check, detail=detail)
+
+    def log_override(self, kind: str, detail: str, *, ref: int | None = None,
+                     path: str | os.PathLike = "", **fields: Any) -> int:
+        """A user override: score anyway, threshold change or model switch."""
+        if kind not in OVERRIDE_EVENTS:
+            raise ValueError(f"override must be one of {OVERRIDE_EVENTS}, not {kind!r}")
+        return self.append(kind, ref=ref, path=str(path), detail=detail, **fields)
+
+    def log_read(self, ref: int, read: str, *, reader: str | None = None) -> int:
+        """A reviewer's own read of the received study `ref`."""
+        if read not in READS:
+            raise ValueError(f"read must be one of {READS}, not {read!r}")
+        row = self._one("SELECT path, sha256 FROM events WHERE id = ? AND event = ?",
+                        (ref, RECEIVED))
+        if row is None:
+            raise ValueError(f"no received study with id {ref}")
+        return self.append(READ, ref=ref, path=row["path"], sha256=row["sha256"],
+                           decision=read, user=reader or _user())
+
+    # -- reading ----------------------------------------------------------------------
+    def _one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
+        with self._lock:
+            return self._db.execute(sql, params).fetchone()
+
+    def _all(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Every event (or those of one kind), oldest first."""
+        where, params = ("WHERE event = ?", (event,)) if event else ("", ())
+        return [dict(row) for row in self._all(f"SELECT * FROM events {where} ORDER BY id",
+                                               params)]
+
+    def has_sha256(self, sha256: str) -> bool:
+        """True when a study with this content has been received."""
+        return self._one("SELECT 1 FROM events WHERE sha256 = ? AND event = ? LIMIT 1",
+                         (sha256, RECEIVED)) is not None
+
+    def received_paths(self) -> set[str]:
+        return {row[0] for row in self._all("SELECT path FROM events WHERE event = ?",
+                                            (RECEIVED,))}
+
+    def unscored(self) -> list[StudyRecord]:
+        """Received studies with no outcome yet (in flight when the app stopped)."""
+        return [s for s in self.studies() if not s.outcome]
+
+    def studies(self) -> list[StudyRecord]:
+        """Every received study, oldest first, with its latest outcome and latest read."""
+        latest = "(SELECT MAX(e.id) FROM events e WHERE e.ref = r.id AND e.event IN ({}))"
+        sql = f"""
+            SELECT r.id, r.time, r.source, r.path, r.sha256, r.sop_instance_uid,
+                   r.study_instance_uid,
+                   o.event AS outcome, o.probability, o.decision, o.threshold, o.model,
+                   o.detail, rd.decision AS read, rd.user AS reader, rd.time AS read_time
+            FROM events r
+            LEFT JOIN events o ON o.id = {latest.format(", ".join("?" * len(OUTCOME_EVENTS)))}
+            LEFT JOIN events rd ON rd.id = {latest.format("?")}
+            WHERE r.event = ? ORDER BY r.id"""
+        rows = self._all(sql, (*OUTCOME_EVENTS, READ, RECEIVED))
+        return [StudyRecord(**_blank_nulls(dict(row))) for row in rows]
+
+    def reviewed_studies(self, include_unsure: bool = False) -> list[StudyRecord]:
+        """Studies a reviewer has read (latest read each): labels for site adaptation.
+        `read` is 'pneumonia' or 'normal' ('unsure' too when asked)."""
+        keep = set(READS) if include_unsure else {"pneumonia", "normal"}
+        return [s for s in self.studies() if s.read in keep]
+
+    def export_csv(self, path: str | os.PathLike) -> int:
+        """Write every event to `path` as CSV (atomically); returns the number of rows."""
+        rows = self._all("SELECT * FROM events ORDER BY id")
+        with atomic_open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows(["" if row[c] is None else row[c] for c in COLUMNS] for row in rows)
+        return len(rows)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
+
+
+def _blank_nulls(fields: dict[str, Any]) -> dict[str, Any]:
+    """None -> '' for the text columns (the numbers and `ref` keep None)."""
+    return {k: "" if v is None and k not in _NULLABLE else v for k, v in fields.items()}
+
+
+_NULLABLE = frozenset({"id", "ref", "threshold", "probability"})

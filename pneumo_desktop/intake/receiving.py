@@ -1,0 +1,131 @@
+"""`pneumo-desktop receive` without the command line: a DICOM receiver and watched folders
+feeding one scoring pipeline, with the results CSV and the audit log."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pneumo_desktop.intake.audit_log import AuditLog
+from pneumo_desktop.intake.pipeline import (
+    Arrival,
+    IntakePipeline,
+    Outcome,
+    ResultsCsv,
+    Scorer,
+    describe,
+    sha256_file,
+)
+from pneumo_desktop.intake.receiver import DEFAULT_AE_TITLE, DEFAULT_PORT, StorageReceiver
+from pneumo_desktop.intake.watch_folder import WatchFolder
+from pneumo_desktop.paths import user_data_dir
+
+RESULTS_NAME = "results.csv"
+
+
+def default_receive_dir() -> Path:
+    """Where the app stores received studies unless told otherwise."""
+    return user_data_dir() / "received"
+RECOVERED_SOURCE = "DICOM (stored before a restart)"
+
+
+@dataclass
+class ReceivingConfig:
+    out_dir: Path  # stored instances, results.csv
+    ae_title: str = DEFAULT_AE_TITLE
+    port: int = DEFAULT_PORT  # 0: any free port
+    host: str = ""  # "" listens on every interface
+    allowed_callers: list[str] = field(default_factory=list)  # empty: any calling AE
+    watch: list[Path] = field(default_factory=list)
+    receive: bool = True  # False: watched folders only
+    results_csv: bool = True
+    audit_path: Path | None = None  # default: the user's data folder
+    batch_size: int = 16
+    poll_s: float = 1.0
+
+
+class ReceivingService:
+    """Starts the receiver, the watched folders and the scoring pipeline; `stop()` stops
+    accepting, finishes the instance being stored and the batch being scored."""
+
+    def __init__(self, config: ReceivingConfig, scorer: Scorer, *,
+                 audit: AuditLog | None = None,
+                 on_arrival: Callable[[Arrival], None] | None = None,
+                 on_outcome: Callable[[Arrival, Outcome], None] | None = None):
+        self.config = config
+        self.out_dir = Path(config.out_dir).resolve()
+        self.receiver = StorageReceiver(
+            self.out_dir, self._arrived, ae_title=config.ae_title, port=config.port,
+            host=config.host, allowed_callers=config.allowed_callers) if config.receive else None
+        self.audit = audit or AuditLog(config.audit_path)
+        self._own_audit = audit is None
+        self.on_arrival = on_arrival
+        self.results = ResultsCsv(self.out_dir / RESULTS_NAME) if config.results_csv else None
+        self.pipeline = IntakePipeline(scorer, self.audit, results=self.results,
+                                       on_outcome=on_outcome, batch_size=config.batch_size)
+        self.watchers = [WatchFolder(folder, self._arrived, known=self.audit.has_sha256,
+                                     state_file=self.out_dir / _state_name(folder),
+                                     interval_s=config.poll_s) for folder in config.watch]
+
+    @property
+    def port(self) -> int | None:
+        return self.receiver.port if self.receiver else None
+
+    def _arrived(self, arrival: Arrival) -> None:
+        self.pipeline.submit(arrival)
+        if self.on_arrival:
+            self.on_arrival(arrival)
+
+    def start(self) -> list[Arrival]:
+        """Recover what an earlier run left unscored, then accept; returns the recovered."""
+        self.pipeline.start()
+        recovered = self.pipeline.recover()
+        for arrival in recovered if self.on_arrival else ():
+            self.on_arrival(arrival)
+        recovered += self._stored_not_logged()
+        if self.receiver:
+            self.receiver.start()
+        for watcher in self.watchers:
+            watcher.start()
+        return recovered
+
+    def _stored_not_logged(self) -> list[Arrival]:
+        """Instances on disk but not in the log (stopped between the rename and the log)."""
+        logged = self.audit.received_paths()
+        found = []
+        for path in sorted(self.out_dir.glob("*/*.dcm")):
+            if str(path) not in logged:
+                found.append(Arrival(path, RECOVERED_SOURCE, sha256_file(path),
+                                     **describe(path)))
+                self._arrived(found[-1])
+        return found
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """Stop everything; returns how many stored studies are left for the next start."""
+        if self.receiver:
+            self.receiver.stop()
+        for watcher in self.watchers:
+            watcher.stop()
+        left = self.pipeline.stop(timeout)
+        if self.results:
+            self.results.close()
+        if self._own_audit:
+            self.audit.close()
+        return left
+
+
+def _state_name(folder: Path) -> str:
+    """A state-file name per watched folder."""
+    key = hashlib.sha256(os.fsencode(Path(folder).resolve())).hexdigest()[:12]
+    return f".watched-{key}.jsonl"
+
+
+def outcome_line(arrival: Arrival, outcome: Outcome) -> str:
+    """One printed line per arrival."""
+    when = arrival.received.astimezone().strftime("%H:%M:%S")
+    verdict = (f"{outcome.probability:.3f} {outcome.decision}" if outcome.probability is not None
+               else outcome.reason)
+    return f"{when} {arrival.source}: {arrival.path} -> {verdict}"
