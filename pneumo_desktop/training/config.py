@@ -44,6 +44,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     patience: int = 6
     calibrate: bool = True
+    shift_calibration: bool = False  # Platt on the validation split and a shifted copy of it
     max_steps_per_epoch: int = 0  # 0 = whole epoch (tests use a few steps)
     init_seed: int | None = None  # weight initialisation and augmentation; None = seed
     ensemble_with: list[str] = field(default_factory=list)  # bundles to average with
@@ -80,6 +81,19 @@ class EpochProgress:
     eta_seconds: float
     best_val_auc: float
     improved: bool
+
+
+def epoch_summary(best: EpochProgress, latest: EpochProgress) -> str:
+    """The line under the training curves after an epoch: the best epoch so far by validation
+    AUC, or, for a model trained without validation (the final model of a fine-tune, which
+    learns from every study), that its figures come from the folds; never "AUC nan"."""
+    if not np.isfinite(latest.val_auc):
+        return (f"Final model: epoch {latest.epoch} of {latest.epochs} done "
+                f"({latest.seconds:.0f} s). It learns from all your studies, so none is left "
+                "to validate it on: its figures come from the folds, each scored on studies "
+                "its model never saw.")
+    return (f"Best so far: epoch {best.epoch}, validation AUC {best.val_auc:.3f} "
+            f"(this epoch: {latest.val_auc:.3f}, {latest.seconds:.0f} s)")
 
 
 class TrainingCallbacks:

@@ -1,4 +1,5 @@
-"""Training from scratch: tf.data over an in-memory cache, best checkpoint on validation AUC,
+"""Training from scratch: augmented NumPy batches from an in-memory cache (`training.batches`,
+any Keras backend), best checkpoint on validation AUC,
 Platt calibration folded into the model, and the operating point for a target sensitivity.
 
 Progress goes through `TrainingCallbacks` (plain Python): the CLI prints it, the GUI plots it.
@@ -22,6 +23,7 @@ from pneumo_desktop.evaluation import metrics
 from pneumo_desktop.evaluation.datasets import (
     DatasetScan,
     ImageCache,
+    Sample,
     build_cache,
     patient_folds,
     patient_split,
@@ -58,20 +60,27 @@ def scan_data(data_dir: str | Path, config: TrainConfig) -> DatasetScan:
     return scan
 
 
-def prepare_data(data_dir: str | Path, config: TrainConfig,
-                 callbacks: TrainingCallbacks | None = None,
-                 preprocessing: dict | None = None) -> PreparedData:
-    """Scan, split by patient and decode every image once at the input size."""
-    callbacks = callbacks or TrainingCallbacks()
+def split_samples(data_dir: str | Path, config: TrainConfig
+                  ) -> tuple[DatasetScan, dict[str, list[Sample]]]:
+    """The dataset and its patient-level train/val/test split as `config` sets it (a Kaggle
+    layout keeps its own test folder and re-splits the rest)."""
     scan = scan_data(data_dir, config)
     samples = scan.samples
     if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
-        # keep the folder's own test split; re-split the rest by patient
         pool = [s for s in samples if s.split != "test"]
         splits = patient_split(pool, config.val_fraction, 0.0, config.seed)
         splits["test"] = [s for s in samples if s.split == "test"]
     else:
         splits = patient_split(samples, config.val_fraction, config.test_fraction, config.seed)
+    return scan, splits
+
+
+def prepare_data(data_dir: str | Path, config: TrainConfig,
+                 callbacks: TrainingCallbacks | None = None,
+                 preprocessing: dict | None = None) -> PreparedData:
+    """Scan, split by patient and decode every image once at the input size."""
+    callbacks = callbacks or TrainingCallbacks()
+    scan, splits = split_samples(data_dir, config)
     if not splits["val"]:
         raise PneumoError("Too few patients for a validation split")
     callbacks.on_message(
@@ -81,38 +90,19 @@ def prepare_data(data_dir: str | Path, config: TrainConfig,
     caches, unreadable = {}, []
     total = sum(len(v) for v in splits.values())
     done_before = 0
-    for name, split_samples in splits.items():
-        if not split_samples:
+    for name, chosen in splits.items():
+        if not chosen:
             continue
         offset = done_before
         caches[name] = build_cache(
-            split_samples, config.image_size, spec,
+            chosen, config.image_size, spec,
             progress=lambda d, _t, o=offset: callbacks.on_cache_progress(o + d, total))
-        done_before += len(split_samples)
+        done_before += len(chosen)
         unreadable.extend(caches[name].unreadable)
     for _path, reason in unreadable:
         what = "not a frontal chest film" if "not scored: " in reason else "unreadable file"
         callbacks.on_message(f"skipped {what}: {reason}")
     return PreparedData(scan, splits, caches, unreadable)
-
-
-def _datasets(cache: ImageCache, config: TrainConfig, training: bool):
-    import tensorflow as tf
-
-    images = cache.images[..., None]
-    ds = tf.data.Dataset.from_tensor_slices((images, cache.labels))
-    if training:
-        ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(config.batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
-    if training and config.augment:
-        from pneumo_desktop.training.augmentation import make_augmenter
-
-        ds = ds.map(make_augmenter(config.image_size, config.augment_strength,
-                                   config.border_masking, config.burned_in_marks),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-    if training and config.max_steps_per_epoch:
-        ds = ds.take(config.max_steps_per_epoch)
-    return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def _progress_adapter(keras, callbacks: TrainingCallbacks, epochs: int, batches: int,
@@ -285,10 +275,13 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
     `monitor`: "val_auc" or "val_loss" picks the best epoch and stops early; None: no
     validation, all `config.epochs` run and the last weights are kept."""
     from pneumo_desktop.model.backend import keras_module
+    from pneumo_desktop.training.batches import evaluation_batches, training_batches
 
     keras = keras_module()
     train = data.caches["train"]
     val = data.caches[val_key] if monitor else None
+    if not len(train.images):
+        raise PneumoError("No training images left: every file was unreadable or refused")
     steps = int(np.ceil(len(train.images) / config.batch_size))
     if config.max_steps_per_epoch:
         steps = min(steps, config.max_steps_per_epoch)
@@ -315,8 +308,9 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
     stoppers = [] if monitor is None else [keras.callbacks.EarlyStopping(
         monitor, mode="min" if monitor == "val_loss" else "max", patience=config.patience)]
     with _few_full_collections():
-        model.fit(_datasets(train, config, True),
-                  validation_data=None if val is None else _datasets(val, config, False),
+        model.fit(training_batches(train, config),
+                  validation_data=None if val is None else evaluation_batches(
+                      val, config.batch_size),
                   epochs=config.epochs, class_weight=class_weight,
                   callbacks=[adapter, *stoppers], shuffle=False, verbose=0)
     if adapter.cancelled:
@@ -388,6 +382,35 @@ def fold_calibration(model, a: float, b: float) -> None:
     layer = model.get_layer(LOGIT_LAYER)
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel * a, bias * a + b])
+
+
+def _fit_for_shift(model, data: PreparedData, config: TrainConfig, preprocessing: dict,
+                   val_logits: np.ndarray, callbacks: TrainingCallbacks
+                   ) -> tuple[float, float, dict[str, Any]]:
+    """Platt scaling fitted on the validation split and a shifted copy of it, with the
+    figures before and after on those and on the (shifted) test split when there is one
+    (`training.shift_calibration`)."""
+    from pneumo_desktop.training.shift_calibration import (
+        FIT_SEED,
+        REPORT_SEED,
+        fit_for_shift,
+        shift_section,
+        shifted_cache,
+    )
+
+    val = data.caches["val"]
+    callbacks.on_message(f"scoring a shifted copy of the {len(val.labels)} validation films "
+                         "for the calibration")
+    sets = {"validation": (val.labels, val_logits), "validation, shifted": (
+        val.labels, predict_logits(model, shifted_cache(val, config.image_size, preprocessing,
+                                                        FIT_SEED)))}
+    test = data.caches.get("test")
+    if test is not None and len(test.samples):
+        sets["test"] = (test.labels, predict_logits(model, test))
+        sets["test, shifted"] = (test.labels, predict_logits(model, shifted_cache(
+            test, config.image_size, preprocessing, REPORT_SEED)))
+    a, b = fit_for_shift(val.labels, val_logits, sets["validation, shifted"][1])
+    return a, b, shift_section(a, b, sets)
 
 
 def summary(report: dict) -> dict:
@@ -479,11 +502,16 @@ def train(data_dir: str | Path, config: TrainConfig,
     calibration: dict[str, Any] = {"method": "none",
                                    "ece_before": metrics.expected_calibration_error(
                                        val.labels, raw_scores)}
-    if config.calibrate:
+    if config.calibrate and config.shift_calibration:
+        a, b, section = _fit_for_shift(model, data, config, preprocessing, logits, callbacks)
+        calibration.update(method="platt on the validation split and a shifted copy of it "
+                                  "(folded into the logit layer)", a=a, b=b, shift=section)
+    elif config.calibrate:
         a, b = metrics.fit_platt(val.labels, logits)
+        calibration.update(method="platt (folded into the logit layer)", a=a, b=b)
+    if config.calibrate:
         fold_calibration(model, a, b)
         logits = a * logits + b
-        calibration.update(method="platt (folded into the logit layer)", a=a, b=b)
     scores = metrics.sigmoid(logits)
     calibration["ece"] = metrics.expected_calibration_error(val.labels, scores)
     calibration["brier"] = float(np.mean((scores - val.labels) ** 2))
@@ -504,6 +532,7 @@ def train(data_dir: str | Path, config: TrainConfig,
         "history": adapter.history,
         "seconds": round(time.perf_counter() - started, 1),
         "device": device,
+        "backend": keras.backend.backend(),
         "precision": policy,
         "fine_tuned_from": parent.name if parent else None,
         "ensemble": ensemble_info,

@@ -225,3 +225,16 @@ def test_fine_tuning_skips_films_the_parent_check_refuses(synthetic_data, tmp_pa
     assert 120 <= sum(c["images"] for c in counts.values()) <= 128  # ~1 % of films refused too
     card = json.dumps(result.card.to_json())
     assert str(tmp_path) not in card and "portrait" not in card
+
+
+def test_epoch_summary_names_the_best_epoch_or_says_where_the_final_models_figures_come_from():
+    from pneumo_desktop.training.config import EpochProgress, epoch_summary
+
+    best = EpochProgress(2, 5, 0.3, 0.9, 0.35, 0.912, 40.0, 120.0, 0.912, True)
+    latest = EpochProgress(3, 5, 0.28, 0.92, 0.4, 0.905, 41.0, 80.0, 0.912, False)
+    assert epoch_summary(best, latest) == ("Best so far: epoch 2, validation AUC 0.912 (this "
+                                           "epoch: 0.905, 41 s)")
+    final = EpochProgress(1, 2, 0.3, 0.9, np.nan, np.nan, 12.0, 12.0, -np.inf, True)
+    text = epoch_summary(final, final)
+    assert "nan" not in text.lower() and "inf" not in text
+    assert "all your studies" in text and "come from the folds" in text
