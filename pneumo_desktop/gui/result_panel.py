@@ -21,7 +21,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.evaluation.figures_source import percent, performance_statement
+from pneumo_desktop.evaluation.figures_source import (
+    percent,
+    performance_statement,
+    probability_caption,
+)
 from pneumo_desktop.gui.imaging import legend_qimage
 
 if TYPE_CHECKING:
@@ -331,6 +335,9 @@ class ResultPanel(QWidget):
             suffix = f" · {description}" if description else ""
             self.model_label.setText(f"Model: {card.name} ({card.architecture}, "
                                      f"{card.input_size} px){suffix}")
+        caption, caption_tip = probability_caption(card)
+        self.probability_caption.setText(caption)
+        self.probability_caption.setToolTip(caption_tip)
         source = performance_statement(card).source if card is not None else ""
         self.operating_label.setToolTip(
             "Sensitivity: share of pneumonia X-rays the model flags. Specificity: share of "

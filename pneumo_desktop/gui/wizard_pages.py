@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from pneumo_desktop.evaluation import metrics
+from pneumo_desktop.evaluation.figures_source import threshold_percent
 from pneumo_desktop.gui.plots import TRAIN_COLOR, VAL_COLOR, RocPlot, TrainingPlots, titled
 from pneumo_desktop.gui.training_worker import (
     CHOSEN_RULE,
@@ -56,7 +57,12 @@ from pneumo_desktop.gui.training_worker import (
 from pneumo_desktop.imaging.checks import PREFIX as REFUSED_PREFIX
 from pneumo_desktop.model.architectures import ARCHITECTURES
 from pneumo_desktop.model.bundle import CLASS_NAMES
-from pneumo_desktop.training.config import BatchProgress, EpochProgress, TrainConfig
+from pneumo_desktop.training.config import (
+    BatchProgress,
+    EpochProgress,
+    TrainConfig,
+    epoch_summary,
+)
 
 if TYPE_CHECKING:
     from pneumo_desktop.gui.training_wizard import TrainingWizard
@@ -853,9 +859,7 @@ class TrainingPage(QWizardPage):
         if p.improved:
             self.best = p
         if self.best is not None:
-            self.best_label.setText(
-                f"Best so far: epoch {self.best.epoch}, validation AUC {self.best.val_auc:.3f} "
-                f"(this epoch: {p.val_auc:.3f}, {p.seconds:.0f} s)")
+            self.best_label.setText(epoch_summary(self.best, p))
 
     def on_stopping(self) -> None:
         self.stopping = True
@@ -1113,7 +1117,7 @@ class EvaluationPage(QWizardPage):
         chosen = ("suggested" if not self.threshold_changed else "chosen by you")
         self.threshold_label.setText(
             f"Flag as pneumonia when the model's probability is at least "
-            f"<b>{self.threshold * 100:.1f} %</b> ({chosen}).")
+            f"<b>{threshold_percent(self.threshold, self.suggested)}</b> ({chosen}).")
         self.sensitivity_label.setText(
             f"<b>Sensitivity {pct(sens)}</b>: {tp} of {tp + fn} pneumonia images flagged")
         self.specificity_label.setText(
@@ -1125,7 +1129,8 @@ class EvaluationPage(QWizardPage):
     def _update_comparison(self, sens: float, spec: float) -> None:
         comparison = self.owner.outcome.comparison if self.owner.outcome else None
         auc = metrics.roc_auc(self.labels, self.scores)
-        rows = [["New model", f"{auc:.3f}", f"{self.threshold * 100:.1f} %", pct(sens),
+        active = comparison.threshold if comparison is not None else self.threshold
+        rows = [["New model", f"{auc:.3f}", threshold_percent(self.threshold, active), pct(sens),
                  pct(spec)]]
         n = len(self.labels)
         if comparison is None:
@@ -1136,7 +1141,8 @@ class EvaluationPage(QWizardPage):
             report = metrics.report(comparison.labels, comparison.scores, comparison.threshold,
                                     roc_points=2)
             rows.append([f"Active: {comparison.name}", f"{report['auc']:.3f}",
-                         f"{comparison.threshold * 100:.1f} %", pct(report["sensitivity"]),
+                         threshold_percent(comparison.threshold, self.threshold),
+                         pct(report["sensitivity"]),
                          pct(report["specificity"])])
             diff = auc - report["auc"]
             word = "higher" if diff > 0 else "lower" if diff < 0 else "the same"
@@ -1218,7 +1224,7 @@ class SavePage(QWizardPage):
             f"{card.architecture}, {card.input_size} px · "
             + ("AUC on your images (out of fold)" if outcome.source == "cross-validated"
                else "validation AUC") + f" {auc:.3f} · threshold "
-            f"{evaluation.threshold * 100:.1f} % ({rule}): sensitivity "
+            f"{threshold_percent(evaluation.threshold)} ({rule}): sensitivity "
             f"{pct(tp / max(tp + fn, 1))}, specificity {pct(tn / max(tn + fp, 1))}.")
         comparison = outcome.comparison
         better = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from pneumo_desktop.evaluation.figures_source import (
@@ -147,3 +148,34 @@ def test_cross_fitted_fine_tuning_names_its_out_of_fold_figures():
                           "the threshold fitted on them")
     assert TRAINING_HOSPITAL not in oof and "validation split" not in oof
     assert statement.validation_source.startswith("out-of-fold predictions")
+
+
+def test_threshold_percent_never_reads_100_and_tells_thresholds_apart():
+    from pneumo_desktop.evaluation.figures_source import threshold_percent
+
+    assert threshold_percent(0.955) == "95.5 %" and threshold_percent(0.5) == "50.0 %"
+    assert threshold_percent(0.9995) == "99.95 %" and threshold_percent(0.99999) == "99.999 %"
+    assert threshold_percent(0.00004) == "0.004 %" and threshold_percent(1.0) == "100.0 %"
+    for value in (0.9999999, 0.99951, 0.999, 0.9949, 1e-7, 0.00051):
+        assert 0 < float(threshold_percent(value).rstrip(" %")) < 100
+    # two different thresholds never read the same, however close
+    assert threshold_percent(0.99951, 0.99952) == "99.951 %"
+    assert threshold_percent(0.99952, 0.99951) == "99.952 %"
+    assert threshold_percent(0.955, 0.955) == "95.5 %"  # equal ones may read the same
+    rng = np.random.default_rng(0)
+    for a, b in 1 - rng.uniform(0, 1e-3, (200, 2)):
+        assert threshold_percent(a, b) != threshold_percent(b, a) or a == b
+        assert "100.0" not in threshold_percent(a, b)
+
+
+def test_probability_caption_says_where_the_probability_was_calibrated():
+    from pneumo_desktop.evaluation.figures_source import probability_caption
+
+    card = ModelCard(name="m", architecture="a", input_size=224, threshold=0.9)
+    caption, tip = probability_caption(card)
+    assert caption.endswith("calibrated at the training hospital only") and "Calibrate" in tip
+    assert probability_caption(None)[0] == caption
+    card.local = {"n": 147, "n_pneumonia": 115, "n_normal": 32}
+    caption, tip = probability_caption(card)
+    assert caption == "Probability of pneumonia (calibrated on 147 of your studies)"
+    assert "training hospital" not in caption

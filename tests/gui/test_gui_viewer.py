@@ -64,7 +64,8 @@ def test_open_jpeg_shows_probability_and_toggles_overlay(qtbot, window, tmp_path
     assert scored_path == str(path) and 0.0 <= probability <= 1.0
     panel = window.result_panel
     assert panel.probability_label.text() in (f"{probability * 100:.0f} %", "< 1 %", "> 99 %")
-    assert panel.probability_caption.text() == "Probability of pneumonia"
+    assert panel.probability_caption.text() == ("Probability of pneumonia — calibrated at the "
+                                                "training hospital only")  # no local section
     decision = "Pneumonia suspected" if probability >= 0.5 else "No pneumonia suspected"
     assert panel.decision_label.text() == decision
     assert panel.explanation_label.text()
