@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--ensemble-with", action="append", default=[], metavar="DIR",
                        help="average the new model with this bundle (same split; repeatable)")
     train.add_argument("--init-seed", type=int, help="weight-initialisation seed (default --seed)")
+    train.add_argument("--shift-calibration", action="store_true",
+                       help="fit the calibration on the validation split and a shifted copy of "
+                            "it (other exposures, machines, framing), so that it holds better "
+                            "at other hospitals")
     train.add_argument("--border-masking", type=float, default=0.0, metavar="P",
                        help="mask each side of a training image with probability P (a band up "
                             "to 15 %% of the side, filled with the mean grey): the neck, "
@@ -95,6 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     calibrate.add_argument("--target-sensitivity", type=float, default=0.95)
     calibrate.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     calibrate.add_argument("--name", help="model name in the card (default: the folder name)")
+
+    shift = sub.add_parser("shift-calibrate", help="re-fit a model's calibration on its "
+                                                   "validation split and a shifted copy of it, "
+                                                   "so that it holds better at other hospitals "
+                                                   "(no training; decisions unchanged)")
+    shift.add_argument("data", help="the training folder of the model")
+    shift.add_argument("--model", help="model bundle folder (default: the shipped model)")
+    shift.add_argument("--out", required=True, help="bundle folder to write")
+    shift.add_argument("--holdout", action="append", default=[],
+                       help="the holdout folder(s) the model was trained with")
+    shift.add_argument("--name", help="model name in the card (default: the model's)")
 
     check = sub.add_parser("input-check", help="fit a bundle's learned input check (again) on "
                                                "the data and patient split it was trained on")
@@ -140,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
                 "input-check": _input_check, "calibrate": _calibrate, "receive": _receive,
+                "shift-calibrate": _shift_calibrate,
                 "reads": _reads,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.errors import PneumoError
@@ -213,7 +229,8 @@ def _train(args) -> int:
         trainable=args.trainable, freeze_batch_norm=not args.train_batch_norm,
         cross_fit_folds=args.cross_fit_folds, inner_val_fraction=args.inner_val_fraction,
         fine_tune_augment_strength=args.fine_tune_augment,
-        border_masking=args.border_masking, burned_in_marks=args.marks)
+        border_masking=args.border_masking, burned_in_marks=args.marks,
+        shift_calibration=args.shift_calibration)
     return run_training_cli(args.data, args.out, config, name=args.name)
 
 
@@ -263,6 +280,25 @@ def _calibrate(args) -> int:
         return EXIT_USAGE
     calibrate(args.data, bundle.path, args.out, target=args.target_sensitivity,
               folds=args.folds, name=args.name)
+    return EXIT_OK
+
+
+def _shift_calibrate(args) -> int:
+    from pneumo_desktop.training.console import PrintingCallbacks
+    from pneumo_desktop.training.shift_calibration import shift_lines
+    from pneumo_desktop.training.shift_refit import refit_for_shift
+
+    bundle = _bundle(args.model)
+    if Path(args.out).resolve() == bundle.path.resolve():
+        print("error: --out must be a new folder, not the model being calibrated",
+              file=sys.stderr)
+        return EXIT_USAGE
+    done = refit_for_shift(args.data, bundle.path, args.out, args.holdout, PrintingCallbacks(),
+                           args.name)
+    for line in shift_lines(done.card.calibration["shift"]):
+        print(line, file=sys.stderr)
+    print(f"saved {done.path}: threshold {bundle.card.threshold:.6f} -> "
+          f"{done.card.threshold:.6f} (same decisions)", file=sys.stderr)
     return EXIT_OK
 
 
