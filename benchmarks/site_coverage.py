@@ -10,8 +10,9 @@ are the studies the clinic will then read. On the site set the run does what `ca
 (`training.local_calibration`): Platt refit and threshold for the target sensitivity, and the
 card's cross-validated sensitivity and specificity with Wilson 95 % intervals. It then measures
 sensitivity and specificity on the rest at that threshold. Reported: how often the card's
-intervals hold the rest's figures (coverage), and how far the rest's sensitivity lands from the
-target (mean, quantiles, share within 0.03).
+intervals hold the rest's figures (coverage); how often the two agree once the rest's own
+sampling noise is allowed for (agreement, `agrees`: 95 % for an honest card); and how far the
+rest's sensitivity lands from the target (mean, quantiles, share within 0.03).
 """
 
 from __future__ import annotations
@@ -40,11 +41,24 @@ def site_split(patients: list[str], size: int, rng: np.random.Generator) -> np.n
     return np.array([p in chosen for p in ids])
 
 
+def agrees(promised: float, interval: tuple[float, float], seen: float, n_seen: int) -> bool:
+    """Whether a figure seen on `n_seen` studies agrees with the card's within their joint 95 %
+    margin: the card's interval (as a standard error) and the judged studies' own binomial
+    noise added in quadrature. A perfect card agrees 95 % of the time, whereas the judged
+    studies' noise keeps even a perfect interval from holding their figure that often."""
+    z = 1.959964
+    card_se = (interval[1] - interval[0]) / (2 * z)
+    seen_se = np.sqrt(max(seen * (1 - seen), 0.25 / max(n_seen, 1)) / max(n_seen, 1))
+    return bool(abs(seen - promised) <= z * np.hypot(card_se, seen_se))
+
+
 def simulate(labels: np.ndarray, logits: np.ndarray, samples: list, *, site_size: int = 150,
-             runs: int = 200, target: float = 0.95, folds: int = 5,
-             seed: int = 0) -> dict[str, float]:
+             runs: int = 200, target: float = 0.95, folds: int = 5, seed: int = 0,
+             rule=None) -> dict[str, float]:
     """Coverage of the card's intervals and the rest's distance from the target over `runs`
-    random site/rest splits (see the module's docstring). `samples` carry `.patient`."""
+    random site/rest splits (see the module's docstring). `samples` carry `.patient`;
+    `rule`: the threshold rule (`training.local_calibration.ThresholdRule`; None: calibrate's
+    own)."""
     from pneumo_desktop.evaluation import metrics
     from pneumo_desktop.training.local_calibration import fit_operating_point, local_section
 
@@ -61,20 +75,24 @@ def simulate(labels: np.ndarray, logits: np.ndarray, samples: list, *, site_size
         card = local_section(site_labels, site_logits, [samples[i] for i in idx], folds=k,
                              seed=int(rng.integers(1 << 30)), target=target, method="",
                              active_name="", active_threshold=0.5, active_logits=site_logits,
-                             warnings=[])
-        a, b, threshold = fit_operating_point(site_labels, site_logits, target)
+                             warnings=[], rule=rule)
+        a, b, threshold = fit_operating_point(site_labels, site_logits, target, rule)
         decided = metrics.sigmoid(a * logits[~site] + b) >= threshold
         rest = labels[~site]
         sens, spec = decided[rest].mean(), (~decided[~rest]).mean()
         (s_lo, s_hi), (p_lo, p_hi) = card["sensitivity_ci95"], card["specificity_ci95"]
-        rows.append((s_lo <= sens <= s_hi, p_lo <= spec <= p_hi, sens, spec,
-                     card["sensitivity"], s_hi - s_lo))
-    covered_sens, covered_spec, sens, spec, promised, width = (np.array(c, float)
-                                                                for c in zip(*rows, strict=True))
+        rows.append((s_lo <= sens <= s_hi, p_lo <= spec <= p_hi,
+                     agrees(card["sensitivity"], (s_lo, s_hi), sens, int(rest.sum())),
+                     agrees(card["specificity"], (p_lo, p_hi), spec, int((~rest).sum())),
+                     sens, spec, card["sensitivity"], s_hi - s_lo))
+    covered_sens, covered_spec, agree_sens, agree_spec, sens, spec, promised, width = (
+        np.array(c, float) for c in zip(*rows, strict=True))
     miss = sens - target
     return {"runs": runs, "site_size": site_size, "target": target,
             "sensitivity_coverage": float(covered_sens.mean()),
             "specificity_coverage": float(covered_spec.mean()),
+            "sensitivity_agreement": float(agree_sens.mean()),
+            "specificity_agreement": float(agree_spec.mean()),
             "rest_sensitivity_mean": float(sens.mean()),
             "rest_sensitivity_q05": float(np.quantile(sens, 0.05)),
             "rest_sensitivity_q95": float(np.quantile(sens, 0.95)),

@@ -18,7 +18,7 @@ in `benchmarks/site_adaptation.py`, table in the README):
 Threshold and calibration come from **cross-fitting** (`cross_fit_folds`, k-fold by patient):
 each fold's model scores the studies it did not learn from, so every local study gets an
 out-of-fold logit. Platt scaling is fitted on those and folded into the final model, and the
-threshold is `local_calibration.smooth_threshold` of the calibrated out-of-fold logits. The
+threshold is `local_calibration.site_threshold` of the calibrated out-of-fold logits. The
 figures in the card's `local` section are cross-validated once more on them (calibration and
 threshold fitted without the fold's patients, Wilson 95 % intervals), beside the parent
 model's at its own threshold on the same studies.
@@ -47,6 +47,7 @@ from pneumo_desktop.training.config import (
     TrainingResult,
 )
 from pneumo_desktop.training.local_calibration import (
+    THRESHOLD_RULE,
     fit_operating_point,
     local_section,
     size_checks,
@@ -214,9 +215,9 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
     local = local_section(
         labels, oof, list(cache.samples), folds=folds, seed=config.seed, target=target,
         method=f"fine-tuned by {folds}-fold cross-fitting by patient: Platt calibration and a "
-               f"smoothed threshold for sensitivity {target} (half-normal fit of the lower "
-               "half of the pneumonia studies' logits) from out-of-fold predictions on all "
-               "local studies; figures cross-validated on them; Wilson 95 % intervals",
+               f"threshold for sensitivity {target} ({THRESHOLD_RULE}) from out-of-fold "
+               "predictions on all local studies; figures cross-validated on them; Wilson 95 % "
+               "intervals",
         active_name=parent.name, active_threshold=parent.card.threshold,
         active_logits=parent_logits, warnings=warnings,
         refused_by_input_check=sum("not scored: " in r for _p, r in data.unreadable),
@@ -239,9 +240,7 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
         threshold_rule={"method": "local_cross_fitting", "target": target,
                         "split": f"out-of-fold predictions, {folds}-fold by patient, all "
                                  "local studies",
-                        "rule": "half-normal fit of the lower half of the pneumonia studies' "
-                                "calibrated out-of-fold logits: median - z(target) x rms "
-                                "distance below the median"},
+                        "rule": THRESHOLD_RULE + " (calibrated out-of-fold logits)"},
         validation=validation,
         calibration={"method": "platt on out-of-fold logits (folded into the logit layer)",
                      "a": a, "b": b,

@@ -70,9 +70,11 @@ def shift_section(a: float, b: float, sets: dict[str, tuple[np.ndarray, np.ndarr
 
 
 def moved_threshold(threshold: float, a: float, b: float) -> float:
-    """The threshold that keeps every decision when probabilities become sigmoid(a z + b)."""
+    """The threshold that keeps every decision when probabilities become sigmoid(a z + b).
+    Thresholds are set at a study's own score: a margin of 1e-6 in logit keeps that study
+    on the same side despite rounding."""
     t = min(max(threshold, 1e-12), 1 - 1e-12)
-    return float(metrics.sigmoid(a * np.log(t / (1 - t)) + b))
+    return float(metrics.sigmoid(a * np.log(t / (1 - t)) + b - 1e-6))
 
 
 def shift_lines(section: dict[str, Any]) -> list[str]:

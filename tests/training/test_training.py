@@ -238,3 +238,52 @@ def test_epoch_summary_names_the_best_epoch_or_says_where_the_final_models_figur
     text = epoch_summary(final, final)
     assert "nan" not in text.lower() and "inf" not in text
     assert "all your studies" in text and "come from the folds" in text
+
+
+def _pooled_log_loss(section: dict, when: str) -> float:
+    return sum(section[k][f"log_loss_{when}"] for k in ("validation", "validation, shifted"))
+
+
+def test_shift_calibration_at_training_time_and_refit_without_training(synthetic_data, tmp_path):
+    """`train --shift-calibration` fits on the validation split and its shifted copy and reports
+    before/after on them and the (shifted) test split; `shift-calibrate` does the same for a
+    saved bundle: the threshold moves, every decision stays."""
+    config = TrainConfig(**{**FAST, "test_fraction": 0.2}, shift_calibration=True)
+    result = train(synthetic_data, config, name="shifted")
+    calibration = result.card.calibration
+    assert calibration["method"].startswith("platt on the validation split and a shifted copy")
+    shift = calibration["shift"]
+    assert {"validation", "validation, shifted", "test", "test, shifted"} <= set(shift)
+    assert shift["validation"]["n"] == result.card.validation["n"]
+    assert all(0 <= shift[k]["ece_after"] <= 1 for k in ("test", "test, shifted"))
+    # Platt is the maximum-likelihood fit on both copies: never worse there than no change
+    assert _pooled_log_loss(shift, "after") <= _pooled_log_loss(shift, "before") + 1e-6
+    base = save_result(result, tmp_path / "base")
+
+    out = tmp_path / "refit"
+    assert main(["shift-calibrate", str(synthetic_data), "--model", str(base.path), "--out",
+                 str(out)]) == 0
+    refit = read_bundle(out)
+    again = refit.card.calibration
+    assert again["before"]["method"] == calibration["method"] and "shift" in again
+    assert _pooled_log_loss(again["shift"], "after") <= _pooled_log_loss(again["shift"],
+                                                                         "before") + 1e-6
+    assert refit.card.training["shift_calibration"]["threshold_before"] == base.card.threshold
+    files = sorted(synthetic_data.rglob("*.jpeg"))[1:25]
+    before = [s.prediction for s in Predictor(base).score_files(files)]
+    after = [s.prediction for s in Predictor(refit).score_files(files)]
+    assert [p.probability >= base.card.threshold for p in before] == \
+        [p.probability >= refit.card.threshold for p in after]
+    assert main(["shift-calibrate", str(synthetic_data), "--model", str(out), "--out",
+                 str(out)]) == 2  # never over the model it reads
+
+
+def test_moved_threshold_keeps_decisions():
+    from pneumo_desktop.evaluation.metrics import sigmoid
+    from pneumo_desktop.training.shift_calibration import moved_threshold
+
+    logits = np.linspace(-6, 6, 301)
+    for a, b, t in ((0.5, 0.3, 0.955), (1.7, -1.0, 0.2), (1.0, 0.0, 0.5)):
+        assert np.array_equal(sigmoid(logits) >= t,
+                              sigmoid(a * logits + b) >= moved_threshold(t, a, b) - 1e-12)
+    assert moved_threshold(0.955, 1.0, 0.0) == pytest.approx(0.955, abs=1e-6)
