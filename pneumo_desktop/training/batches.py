@@ -4,7 +4,10 @@ OpenCV, as a `keras.utils.PyDataset`, so any Keras backend (TensorFlow, JAX) tra
 Batch `i` of epoch `e` is fixed by `(seed, e, i)`: the epoch's shuffle comes from
 `default_rng([seed, e])`, the batch's augmentation from `default_rng([seed, e, i])`, so a run is
 reproducible whatever order the batches are made in (Keras may make a few ahead, or in threads).
-The epoch advances in `on_epoch_end`, which Keras calls after the epoch's last batch.
+The epoch advances in `on_epoch_end`; `EpochFollower`, a Keras callback, sets it to Keras's own
+epoch number before each epoch's first batch is asked for (TensorFlow's trainer also calls
+`on_epoch_end` once after reading two batches to learn their shapes), so every backend draws the
+same batches.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from pneumo_desktop.training.augmentation import Augmenter
 from pneumo_desktop.training.config import TrainConfig
 
 keras = keras_module()
+AUGMENT_THREADS = 2  # batches made ahead in threads while the model trains (OpenCV and NumPy
+# release the GIL); the batches are the same whatever thread makes them
 
 
 class ImageBatches(keras.utils.PyDataset):
@@ -66,6 +71,17 @@ class ImageBatches(keras.utils.PyDataset):
         self.epoch += 1
 
 
+class EpochFollower(keras.callbacks.Callback):
+    """Keeps `batches.epoch` equal to the epoch Keras is about to train."""
+
+    def __init__(self, batches: ImageBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch: int, logs=None) -> None:
+        self.batches.epoch = epoch
+
+
 def training_batches(cache: ImageCache, config: TrainConfig) -> ImageBatches:
     """The shuffled, augmented training batches of a run (`config.augment`, its strength,
     border masking and marks; seeded by `init_seed`, else `seed`)."""
@@ -73,7 +89,7 @@ def training_batches(cache: ImageCache, config: TrainConfig) -> ImageBatches:
                           config.burned_in_marks) if config.augment else None
     seed = config.seed if config.init_seed is None else config.init_seed
     return ImageBatches(cache, config.batch_size, True, augmenter, seed,
-                        config.max_steps_per_epoch)
+                        config.max_steps_per_epoch, workers=AUGMENT_THREADS)
 
 
 def evaluation_batches(cache: ImageCache, batch_size: int) -> ImageBatches:

@@ -275,7 +275,11 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
     `monitor`: "val_auc" or "val_loss" picks the best epoch and stops early; None: no
     validation, all `config.epochs` run and the last weights are kept."""
     from pneumo_desktop.model.backend import keras_module
-    from pneumo_desktop.training.batches import evaluation_batches, training_batches
+    from pneumo_desktop.training.batches import (
+        EpochFollower,
+        evaluation_batches,
+        training_batches,
+    )
 
     keras = keras_module()
     train = data.caches["train"]
@@ -308,11 +312,13 @@ def fit(model, data: PreparedData, config: TrainConfig, callbacks: TrainingCallb
     stoppers = [] if monitor is None else [keras.callbacks.EarlyStopping(
         monitor, mode="min" if monitor == "val_loss" else "max", patience=config.patience)]
     with _few_full_collections():
-        model.fit(training_batches(train, config),
+        batches = training_batches(train, config)
+        model.fit(batches,
                   validation_data=None if val is None else evaluation_batches(
                       val, config.batch_size),
                   epochs=config.epochs, class_weight=class_weight,
-                  callbacks=[adapter, *stoppers], shuffle=False, verbose=0)
+                  callbacks=[adapter, EpochFollower(batches), *stoppers], shuffle=False,
+                  verbose=0)
     if adapter.cancelled:
         raise TrainingCancelled("Training cancelled; nothing was saved")
     if adapter.best_weights is not None:

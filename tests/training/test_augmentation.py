@@ -213,3 +213,28 @@ def test_shifted_split_is_fixed_by_its_seed():
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert sum(not np.array_equal(a, f) for a, f in zip(first, films, strict=True)
                if a.shape == f.shape) >= 15
+
+
+def test_keras_fit_draws_epochs_0_1_2_with_the_epoch_follower():
+    import keras
+
+    from pneumo_desktop.evaluation.datasets import ImageCache
+    from pneumo_desktop.training.batches import EpochFollower, ImageBatches
+
+    seen: list[tuple[int, int]] = []
+
+    class Recorded(ImageBatches):
+        def __getitem__(self, index):
+            seen.append((self.epoch, index))
+            return super().__getitem__(index)
+
+    images = np.stack([synthetic_chest(32, seed=i) for i in range(12)])
+    batches = Recorded(ImageCache(images, (np.arange(12) % 2).astype(np.float32), [None] * 12,
+                                  []), 4, training=True, seed=3, workers=2)
+    model = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="sgd", loss="binary_crossentropy")
+    model.fit(batches, epochs=3, verbose=0, shuffle=False, callbacks=[EpochFollower(batches)])
+    assert sorted({epoch for epoch, _ in seen}) == [0, 1, 2]
+    for epoch in range(3):  # every batch of every epoch, made in two threads
+        assert {i for e, i in seen if e == epoch} == {0, 1, 2}
