@@ -26,6 +26,16 @@ def _scores(csv_path: Path) -> dict[str, float]:
         return {Path(row["path"]).name: float(row["probability"]) for row in csv.DictReader(f)}
 
 
+def logits(bundle: str, data: str):
+    """The bundle's logits (before the sigmoid) for every film of `data`, in file order."""
+    from pneumo_desktop.evaluation.datasets import build_cache, scan_dataset
+    from pneumo_desktop.training.train import predict_logits
+
+    loaded = read_bundle(bundle)
+    cache = build_cache(scan_dataset(data).samples, loaded.card.input_size)
+    return predict_logits(loaded.load_keras_model(), cache)
+
+
 def test_a_bundle_trained_under_jax_scores_the_same_under_tensorflow(tmp_path):
     data = tmp_path / "data"
     for label in ("NORMAL", "PNEUMONIA"):
@@ -38,15 +48,19 @@ def test_a_bundle_trained_under_jax_scores_the_same_under_tensorflow(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                           os.environ.get("PYTHONPATH", "")])}
+    jax_logits = tmp_path / "jax-logits.npy"
     script = (
         "import sys, keras\n"
         "from pneumo_desktop.cli import main\n"
+        "from tests.training.test_jax_backend import logits\n"
         "assert keras.backend.backend() == 'jax', keras.backend.backend()\n"
         f"code = main(['train', {str(data)!r}, '--out', {str(bundle)!r}, '--arch', 'custom_cnn',"
         " '--image-size', '64', '--epochs', '2', '--batch-size', '8', '--val-fraction', '0.3',"
         " '--test-fraction', '0', '--border-masking', '0.5', '--marks', '0.3'])\n"
         f"code = code or main(['score', {str(data)!r}, '--out', {str(jax_csv)!r}, '--model',"
         f" {str(bundle)!r}])\n"
+        "import numpy as np\n"
+        f"np.save({str(jax_logits)!r}, logits({str(bundle)!r}, {str(data)!r}))\n"
         "sys.exit(code)\n")
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=900)
@@ -61,4 +75,9 @@ def test_a_bundle_trained_under_jax_scores_the_same_under_tensorflow(tmp_path):
     under_jax, under_tf = _scores(jax_csv), _scores(tf_csv)
     assert len(under_tf) == 24 and under_jax.keys() == under_tf.keys()
     assert max(abs(under_jax[k] - under_tf[k]) for k in under_tf) < 1e-3
-    assert max(under_tf.values()) - min(under_tf.values()) > 1e-3  # not one constant score
+    # the logits too, where saturated probabilities would hide a difference
+    import numpy as np
+
+    under_jax, under_tf = np.load(jax_logits), logits(str(bundle), str(data))
+    assert len(under_tf) == 24 and np.ptp(under_tf) > 1.0
+    assert np.max(np.abs(under_jax - under_tf) / np.maximum(1.0, np.abs(under_tf))) < 1e-3
