@@ -48,6 +48,7 @@ class ModelCard:
     training: dict[str, Any] = field(default_factory=dict)
     input_check: dict[str, Any] = field(default_factory=dict)  # {} = no learned check
     local: dict[str, Any] = field(default_factory=dict)  # figures on a clinic's own studies
+    heatmap: dict[str, Any] = field(default_factory=dict)  # fixed heat-map scale ({}: relative)
     app_version: str = ""
     sha256: str = ""
     format_version: int = FORMAT_VERSION

@@ -16,7 +16,13 @@ from pneumo_desktop.imaging.image_io import XRayImage, load_xray
 from pneumo_desktop.imaging.preprocessing import prepare
 from pneumo_desktop.model.architectures import FEATURES_LAYER, LOGIT_LAYER
 from pneumo_desktop.model.bundle import CLASS_NAMES, ModelBundle
-from pneumo_desktop.model.heatmaps import class_activation_maps, resize_map
+from pneumo_desktop.model.heatmaps import (
+    HeatScale,
+    absolute_maps,
+    evidence_maps,
+    relative_maps,
+    resize_map,
+)
 from pneumo_desktop.model.input_check import softmax
 from pneumo_desktop.model.logits import sigmoid
 
@@ -28,8 +34,28 @@ class Prediction:
 
     probability: float
     threshold: float
-    heatmap: np.ndarray | None = None  # float32 0..1 at the image's resolution
+    heatmap: np.ndarray | None = None  # float32 0..1 at the image's resolution (see below)
     refusal: Refusal | None = None
+    evidence: np.ndarray | None = None  # (h, w) class activation in logit units, low-res
+    heat_scale: HeatScale | None = None  # the model's fixed scale; None: relative maps
+
+    @property
+    def heatmap_is_relative(self) -> bool:
+        """True when `heatmap` is normalised per film (a bundle without a fixed scale)."""
+        return self.heat_scale is None
+
+    @property
+    def heatmap_shown(self) -> bool:
+        """Whether a map is shown by default: below the scale's `show_from` probability no
+        region raised the score, and viewer, report, `score --heatmaps` and PACS images show
+        none (the relative view stays available on request)."""
+        return self.heat_scale is None or self.heat_scale.shown(self.probability)
+
+    def relative_heatmap(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The per-film normalised map at `shape` (h, w): the view a user may ask for."""
+        if self.evidence is None:
+            return None
+        return resize_map(relative_maps(self.evidence[None])[0], shape)
 
     @property
     def label(self) -> str:
@@ -89,6 +115,7 @@ class Predictor:
             raise PneumoError(f"{bundle.name}: the model lacks the '{FEATURES_LAYER}' -> "
                               f"'{LOGIT_LAYER}' head needed for heat maps") from None
         self._cam_weights = np.asarray(logit.get_weights()[0]).reshape(-1)
+        self.heat_scale = HeatScale.from_card(bundle.card.heatmap)
         if self.learned_check and self.learned_check.dim != len(self._cam_weights):
             raise PneumoError(f"{bundle.name}: the learned input check does not fit the model "
                               f"({self.learned_check.dim} features, the model has "
@@ -126,18 +153,20 @@ class Predictor:
 
     # -- arrays --------------------------------------------------------------------------
     def predict_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, S, S, 1) prepared inputs -> probabilities (N,) and CAMs (N, h, w) in 0..1."""
+        """(N, S, S, 1) prepared inputs -> probabilities (N,) and CAMs (N, h, w) in 0..1, each
+        normalised to its own peak (heat-map focus measures are per film)."""
         probs, cams, _ = self.predict_with_features(inputs)
         return probs, cams
 
     def predict_with_features(self, inputs: np.ndarray
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probabilities (N,), CAMs (N, h, w) and pooled features (N, C), one forward pass."""
-        probs, cams, pooled, _ = self._run(inputs)
-        return probs, cams, pooled
+        """Probabilities (N,), relative CAMs (N, h, w) and pooled features (N, C), one pass."""
+        probs, evidence, pooled, _ = self._run(inputs)
+        return probs, relative_maps(evidence), pooled
 
     def _run(self, inputs: np.ndarray):
-        """Probabilities, CAMs, pooled features and the learned check's verdicts."""
+        """Probabilities, evidence maps (logit units), pooled features and the learned
+        check's verdicts."""
         probs, cams, pooled, verdicts = [], [], [], []
         for start in range(0, len(inputs), self.batch_size):
             chunk = inputs[start:start + self.batch_size]
@@ -147,7 +176,7 @@ class Predictor:
             features, logits = outputs[0], outputs[1]
             n = len(chunk)
             probs.append(sigmoid(logits[:n, 0]))
-            cams.append(class_activation_maps(features[:n], self._cam_weights))
+            cams.append(evidence_maps(features[:n], self._cam_weights))
             pooled.append(features[:n].mean(axis=(1, 2)))
             if self._check_in_graph:
                 check = self.learned_check
@@ -189,11 +218,14 @@ class Predictor:
     def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
                      shapes: list[tuple[int, int] | None]) -> list[Prediction]:
         """Score prepared inputs; each Prediction carries its input-check verdict."""
-        probs, cams, _, learned = self._run(np.stack(inputs))
+        probs, evidence, _, learned = self._run(np.stack(inputs))
+        scale = self.heat_scale
+        shown = absolute_maps(evidence, scale) if scale else relative_maps(evidence)
         return [Prediction(float(p), self.threshold,
-                           resize_map(cam, shape) if shape else None, first or second)
-                for p, cam, first, second, shape in zip(probs, cams, pre, learned, shapes,
-                                                        strict=True)]
+                           resize_map(cam, shape) if shape else None, first or second,
+                           ev, scale)
+                for p, cam, ev, first, second, shape in zip(probs, shown, evidence, pre, learned,
+                                                            shapes, strict=True)]
 
     @property
     def has_learned_check(self) -> bool:

@@ -26,6 +26,7 @@ from pneumo_desktop.evaluation import metrics
 from pneumo_desktop.evaluation.datasets import patient_folds, scan_dataset
 from pneumo_desktop.evaluation.figures_source import MIN_PER_CLASS
 from pneumo_desktop.model.bundle import ModelBundle, read_bundle, write_bundle
+from pneumo_desktop.model.heatmaps import HeatScale
 
 MIN_TO_CALIBRATE = 5  # below this per class nothing is fitted
 
@@ -205,6 +206,8 @@ def recalibrate(data_dir: str | Path, model_dir: str | Path, *, target: float = 
                         "parent_calibration": bundle.card.calibration}
     card.training = {**card.training, "calibrated_from": bundle.name}
     card.local = local
+    scale = HeatScale.from_card(card.heatmap)  # the evidence scales with a, as the logit
+    card.heatmap = scale.rescaled(a).to_card() if scale else {}
     return Recalibrated(model, card, labels, metrics.sigmoid(a * logits + b),
                         metrics.sigmoid(logits), len({s.patient for s in samples}),
                         bundle.learned_check())

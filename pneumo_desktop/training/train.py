@@ -347,6 +347,33 @@ def pooled_features(model, images: np.ndarray, batch_size: int = 64) -> np.ndarr
                          verbose=0).astype(np.float64)
 
 
+def evidence_of(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class activation maps in logit units (`model.heatmaps.evidence_maps`) for (N, S, S)
+    uint8 images."""
+    from pneumo_desktop.model.architectures import FEATURES_LAYER
+    from pneumo_desktop.model.backend import keras_module
+    from pneumo_desktop.model.heatmaps import evidence_maps
+
+    keras = keras_module()
+    probe = keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).input)
+    weights = np.asarray(model.get_layer(LOGIT_LAYER).get_weights()[0]).reshape(-1)
+    features = probe.predict(images[..., None].astype(np.float32), batch_size=batch_size,
+                             verbose=0)
+    return evidence_maps(features, weights)
+
+
+def heat_scale_section(model, images: np.ndarray, flagged: np.ndarray, source: str
+                       ) -> dict[str, Any]:
+    """The card's `heatmap` section: the model's fixed heat-map scale, fitted on the cell
+    evidence of the films it flags ({} when it flags none)."""
+    from pneumo_desktop.model.heatmaps import fit_heat_scale
+
+    if not np.any(flagged):
+        return {}
+    scale = fit_heat_scale(evidence_of(model, images), flagged, source)
+    return scale.to_card() if scale else {}
+
+
 def screen_with_learned_check(data: PreparedData, model, check,
                               callbacks: TrainingCallbacks) -> None:
     """Drop the films that the parent model's learned check refuses (another modality, a
@@ -519,6 +546,8 @@ def train(data_dir: str | Path, config: TrainConfig,
                                 "target" + ("" if config.threshold_confidence is None else
                                             " with its one-sided Wilson lower bound")},
         validation=validation, calibration=calibration, training=training_info)
+    card.heatmap = heat_scale_section(model, val.images, scores >= threshold,
+                                      "validation films the model flags")
     if "test" in data.caches and len(data.caches["test"].samples):
         test = data.caches["test"]
         card.training["test"] = summary(metrics.report(
