@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop.evaluation.figures_source import percent, performance_statement
 from pneumo_desktop.gui.imaging import legend_qimage
+from pneumo_desktop.model.heatmaps import HeatScale
 
 if TYPE_CHECKING:
     from pneumo_desktop.imaging.checks import Refusal
@@ -168,11 +169,36 @@ class ScoreBar(QWidget):
         painter.end()
 
 
+def heatmap_legend_text(scale: HeatScale | None) -> tuple[str, str, str, str]:
+    """(left end, right end, note, tooltip) of the heat-map legend for a model's scale."""
+    if scale is None:
+        return ("weakest on this film", "strongest on this film",
+                "This model has no fixed heat-map scale: colours are relative to each film's "
+                "own strongest area, so a weak trace can look red. They are not an outline of "
+                "disease.",
+                "Relative colours: red = this film's strongest evidence, however weak")
+    return ("none", "strong",
+            "One scale for every film: the same colour means the same evidence for pneumonia. "
+            "Red is as strong as the strongest tenth of the areas on films the model flagged "
+            "where it was trained. Colours are not an outline of disease.",
+            f"Fixed scale: red = {scale.red:.1f} (class activation in logit units, "
+            f"{scale.source}); areas with no evidence for pneumonia stay uncoloured")
+
+
+def heatmap_rule_text(prediction: Prediction) -> str:
+    """Why a scored film shows no heat map ('' when it shows one)."""
+    if prediction.heatmap_shown or prediction.heat_scale is None:
+        return ""
+    return (f"No region raised the score (probability below "
+            f"{percent(prediction.heat_scale.show_from)}): no heat map is shown.")
+
+
 class ResultPanel(QWidget):
     """Study details, probability, decision at the threshold, explanation and heat-map controls."""
 
     opacityChanged = Signal(float)
     scoreAnywayRequested = Signal()
+    relativeHeatmapRequested = Signal(bool)  # the per-film view instead of the fixed scale
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -279,18 +305,29 @@ class ResultPanel(QWidget):
         legend.setPixmap(QPixmap.fromImage(legend_qimage(256, 1).scaled(240, 12)))
         legend.setScaledContents(True)
         legend.setFixedHeight(12)
-        legend.setToolTip("Heat-map colours: blue = little influence, red = strongest influence "
-                          "on the score")
+        self.heatmap_legend = legend
         heat_layout.addWidget(legend)
         ends = QHBoxLayout()
-        ends.addWidget(QLabel("little influence"))
+        self.legend_low = QLabel()
+        self.legend_high = QLabel()
+        ends.addWidget(self.legend_low)
         ends.addStretch(1)
-        ends.addWidget(QLabel("strong influence"))
+        ends.addWidget(self.legend_high)
         heat_layout.addLayout(ends)
-        note = self._label("heatmapNote", "Colours show the areas that most raised the model's "
-                                          "score. They are not an outline of disease.")
-        note.setStyleSheet("color:#555;")
-        heat_layout.addWidget(note)
+        self.heatmap_note = self._label("heatmapNote", "")
+        self.heatmap_note.setStyleSheet("color:#555;")
+        heat_layout.addWidget(self.heatmap_note)
+        self.heatmap_rule = self._label("heatmapRule", "")
+        self.heatmap_rule.hide()
+        heat_layout.addWidget(self.heatmap_rule)
+        self.relative_toggle = QCheckBox("Show relative map (this film's own strongest area "
+                                         "in red)")
+        self.relative_toggle.setObjectName("relativeHeatmapToggle")
+        self.relative_toggle.setToolTip("Per-film view: colours are relative to this film's "
+                                        "own peak, so weak evidence looks strong. Not the "
+                                        "model's scale.")
+        self.relative_toggle.toggled.connect(self.relativeHeatmapRequested)
+        heat_layout.addWidget(self.relative_toggle)
         layout.addWidget(heat)
 
         self.model_label = self._label("modelLabel", "Model: loading…")
@@ -325,6 +362,7 @@ class ResultPanel(QWidget):
         """The active model's card and the threshold in use (which may override the card's)."""
         self._card = card
         self._threshold = threshold
+        self._describe_heatmap(HeatScale.from_card(card.heatmap) if card else None)
         if card is None:
             self.model_label.setText(description or "No model loaded")
         else:
@@ -412,9 +450,27 @@ class ResultPanel(QWidget):
         outside = outside_use_text(prediction)
         self.outside_banner.setText(outside)
         self.outside_banner.setVisible(bool(outside))
+        rule = heatmap_rule_text(prediction)
+        self.heatmap_rule.setText(rule)
+        self.heatmap_rule.setVisible(bool(rule))
+        self.relative_toggle.setVisible(prediction.heat_scale is not None)
+
+    def _describe_heatmap(self, scale: HeatScale | None) -> None:
+        """Legend words for the active model's scale: fixed (the same on every film) or, for
+        a bundle without one, relative to each film's peak."""
+        low, high, note, tip = heatmap_legend_text(scale)
+        self.legend_low.setText(low)
+        self.legend_high.setText(high)
+        self.heatmap_note.setText(note)
+        self.heatmap_legend.setToolTip(tip)
 
     def _set_result(self, headline: str, decision: str, operating: str, explanation: str,
                     probability: float | None = None, error: bool = False) -> None:
+        self.heatmap_rule.hide()
+        self.relative_toggle.blockSignals(True)
+        self.relative_toggle.setChecked(False)
+        self.relative_toggle.blockSignals(False)
+        self.relative_toggle.hide()
         self.refusal_banner.hide()
         self.outside_banner.hide()
         self.score_anyway_button.hide()

@@ -39,7 +39,9 @@ class ImageResult:
     path: Path
     image: XRayImage
     prediction: Prediction | None = None
-    heat: np.ndarray | None = None  # RGBA heat-map layer (see imaging.heat_layer)
+    heat: np.ndarray | None = None  # RGBA heat-map layer (see imaging.heat_layer); None below
+    # the model's display rule (no region raised the score)
+    relative_heat: np.ndarray | None = None  # the per-film view, shown only on request
     forced: bool = False  # the user chose "Score anyway" for a refused study
 
     @property
@@ -169,7 +171,12 @@ class ImageScorer(Worker):
             result = ImageResult(self.request, self.path, image)
             if self.predictor is not None:
                 result.prediction = score_image(self.predictor, self.path, image)
-                result.heat = heat_layer(result.prediction.heatmap)
+                prediction = result.prediction
+                if prediction.heatmap is not None and prediction.heatmap_shown:
+                    result.heat = heat_layer(prediction.heatmap)
+                relative = prediction.relative_heatmap(image.pixels.shape)
+                if relative is not None:
+                    result.relative_heat = heat_layer(relative)
         except PneumoError as exc:
             self.failed.emit(self.request, str(self.path), str(exc))
         except Exception as exc:

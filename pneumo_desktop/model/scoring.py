@@ -67,7 +67,8 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def heatmap_image(gray: np.ndarray, prediction: Prediction) -> np.ndarray:
+def heatmap_image(gray: np.ndarray, prediction: Prediction, opacity: float = 0.4
+                  ) -> np.ndarray:
     """The film with its heat map on the model's fixed scale, as every exported image shows
     it: below the scale's `show_from` probability the film stays uncoloured (no region raised
     the score); a bundle without a fixed scale gets the per-film map, captioned relative."""
@@ -77,7 +78,7 @@ def heatmap_image(gray: np.ndarray, prediction: Prediction) -> np.ndarray:
             caption(rgb, f"no heat map: probability below {prediction.heat_scale.show_from:.0%}"
                          " (no region raised the score)")
         return rgb
-    rgb = overlay(gray, prediction.heatmap)
+    rgb = overlay(gray, prediction.heatmap, opacity)
     if prediction.heatmap_is_relative:
         caption(rgb, "heat map relative to this film's own peak (no fixed scale)")
     return rgb
