@@ -15,10 +15,10 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication, QCheckBox, QLabel
 
-from pneumo_desktop.gui.result_panel import BANNER_TEXT
+from pneumo_desktop.gui.viewer.result_panel import BANNER_TEXT
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def write_dicom(path: Path, pixels: np.ndarray, patient: str = "Doe^Jane") -> Path:
@@ -258,7 +258,7 @@ def test_window_shows_before_the_model_and_gui_modules_do_not_import_tensorflow(
 import json, sys, time
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
-import pneumo_desktop.gui.app, pneumo_desktop.gui.main_window as mw
+import pneumo_desktop.gui.app, pneumo_desktop.gui.window.main_window as mw
 heavy = [m for m in ("tensorflow", "keras", "pneumo_desktop.model.inference", "pynetdicom")
          if m in sys.modules]
 app = QApplication([])
@@ -289,7 +289,7 @@ win.close()
 
 
 def test_uncertain_only_near_the_threshold_in_log_odds():
-    from pneumo_desktop.gui.result_panel import explanation_text
+    from pneumo_desktop.gui.viewer.result_panel import explanation_text
 
     assert "uncertain" in explanation_text(0.975, 0.98)
     assert "uncertain" not in explanation_text(0.998, 0.98)  # 3.5x the odds of the threshold
@@ -303,7 +303,7 @@ def test_gui_command_passes_files_to_the_window(qtbot, monkeypatch, tmp_path):
     from PySide6.QtWidgets import QApplication
 
     from pneumo_desktop import cli
-    from pneumo_desktop.gui import main_window
+    from pneumo_desktop.gui.window import main_window
 
     received = []
 

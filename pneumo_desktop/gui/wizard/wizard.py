@@ -25,7 +25,12 @@ from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget, QWizard
 
 from pneumo_desktop.errors import PneumoError
-from pneumo_desktop.gui.training_worker import (
+from pneumo_desktop.gui.wizard.data_page import DataPage
+from pneumo_desktop.gui.wizard.evaluation_page import EvaluationPage
+from pneumo_desktop.gui.wizard.model_page import ModelPage
+from pneumo_desktop.gui.wizard.save_page import SavePage
+from pneumo_desktop.gui.wizard.training_page import TrainingPage
+from pneumo_desktop.gui.wizard.training_worker import (
     FolderCheck,
     FolderChecker,
     ModelSaver,
@@ -35,13 +40,6 @@ from pneumo_desktop.gui.training_worker import (
     TrainingWorker,
     card_with_threshold,
 )
-from pneumo_desktop.gui.wizard_pages import (
-    DataPage,
-    EvaluationPage,
-    ModelPage,
-    SavePage,
-    TrainingPage,
-)
 from pneumo_desktop.gui.workers import ThreadPool
 from pneumo_desktop.model.bundle import ModelCard, read_bundle, user_models_dir
 from pneumo_desktop.training.config import TrainConfig
@@ -50,6 +48,9 @@ from pneumo_desktop.training.config import TrainConfig
 class TrainingWizard(QWizard):
     """Train or fine-tune a model on a local folder of labelled X-rays, evaluate it against the
     active model on the same validation split, and save it as a bundle in `models_dir`.
+
+    Its pages (one module each) see it through `owner.WizardOwner`; the jobs run in the
+    workers of `training_worker`.
 
     `modelSaved(path, make_active)` is emitted once the bundle is written and verified.
     """

@@ -14,8 +14,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox, QWizard
 
 from pneumo_desktop.gui.gap_probe import GapProbe
-from pneumo_desktop.gui.training_wizard import TrainingWizard
-from pneumo_desktop.gui.training_worker import CHOSEN_RULE
+from pneumo_desktop.gui.wizard.training_worker import CHOSEN_RULE
+from pneumo_desktop.gui.wizard.wizard import TrainingWizard
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 from pneumo_desktop.model.bundle import read_bundle
 from tests.conftest import make_bundle
@@ -78,7 +78,7 @@ def quick_settings(w: TrainingWizard, *, scratch: bool, epochs: int = 2) -> None
 
 
 def test_gui_modules_do_not_import_tensorflow():
-    code = ("import sys; from pneumo_desktop.gui.training_wizard import TrainingWizard; "
+    code = ("import sys; from pneumo_desktop.gui.wizard.wizard import TrainingWizard; "
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
@@ -372,7 +372,7 @@ def test_training_error_is_shown_and_nothing_is_saved(qtbot, wizard, dataset, mo
     """Training fails in the compute process (tasks of tests/failing_tasks.py): the error
     crosses back to the wizard."""
     from pneumo_desktop.compute.process import ComputeProcess
-    from pneumo_desktop.gui import training_worker
+    from pneumo_desktop.gui.wizard import training_worker
 
     process = ComputeProcess("tests.failing_tasks")
     monkeypatch.setattr(training_worker, "shared_process", lambda: process)
@@ -395,8 +395,8 @@ def test_main_window_opens_the_wizard(qtbot, tmp_path, tiny_bundle):
     from PySide6.QtCore import QSettings
     from PySide6.QtGui import QAction
 
-    from pneumo_desktop.gui.main_window import MainWindow
-    from pneumo_desktop.gui.training_wizard import TrainingWizard
+    from pneumo_desktop.gui.window.main_window import MainWindow
+    from pneumo_desktop.gui.wizard.wizard import TrainingWizard
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[tmp_path / "m"])

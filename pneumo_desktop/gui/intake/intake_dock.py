@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from pneumo_desktop.errors import PneumoError
-from pneumo_desktop.gui.receiver_controller import ReceiverController
+from pneumo_desktop.gui.intake.receiver_controller import ReceiverController
+from pneumo_desktop.gui.intake.worklist import WorklistModel, WorklistWidget
 from pneumo_desktop.gui.settings import AppSettings
-from pneumo_desktop.gui.worklist import WorklistModel, WorklistWidget
 from pneumo_desktop.intake.audit_log import AuditLog
 from pneumo_desktop.intake.pipeline import Arrival, Outcome, predictor_scorer
 from pneumo_desktop.intake.receiving import ReceivingConfig, default_receive_dir

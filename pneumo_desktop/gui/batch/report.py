@@ -28,7 +28,8 @@ from pneumo_desktop import __version__
 from pneumo_desktop.atomic import atomic_open
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.imaging import fit_within, gray_to_qimage, legend_qimage, rgb_to_qimage
-from pneumo_desktop.gui.result_panel import (
+from pneumo_desktop.gui.viewer.image_scorer import score_image
+from pneumo_desktop.gui.viewer.result_panel import (
     BANNER_TEXT,
     NORMAL_COLOR,
     OUTSIDE_MARK,
@@ -320,7 +321,6 @@ def _study_page(page: _Page, data: ReportData, item: ScoredFile,
         gray = fit_within(image.pixels, IMAGE_MAX_SIDE)
         heat_rgb = None
         if predictor is not None:
-            from pneumo_desktop.gui.workers import score_image
             from pneumo_desktop.model.scoring import heatmap_image  # scoring loads inference
 
             prediction = score_image(predictor, item.path, image)

@@ -1,7 +1,7 @@
 """The worklist: every study that arrived (DICOM receiver, watched folder) with its state, a
 state filter, sorting, patient names only on request, and "Mark reviewed" with the reader's own
 read, written to the audit log. Scoring is not done here: rows are fed `Arrival`s and
-`Outcome`s (see `gui.receiver_controller`)."""
+`Outcome`s (see `gui.intake.receiver_controller`)."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop.errors import BundleError, PneumoError
 from pneumo_desktop.evaluation.figures_source import performance_statement
-from pneumo_desktop.gui.result_panel import percent
+from pneumo_desktop.gui.viewer.result_panel import percent
 from pneumo_desktop.model.bundle import (
     ModelBundle,
     ModelCard,

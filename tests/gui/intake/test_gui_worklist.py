@@ -14,8 +14,8 @@ from pydicom.uid import generate_uid
 from pynetdicom.sop_class import DigitalXRayImageStorageForPresentation
 from PySide6.QtCore import Qt
 
-from pneumo_desktop.gui.receiver_controller import ReceiverController
-from pneumo_desktop.gui.worklist import (
+from pneumo_desktop.gui.intake.receiver_controller import ReceiverController
+from pneumo_desktop.gui.intake.worklist import (
     FILTERS,
     PATIENT_ID,
     PATIENT_NAME,

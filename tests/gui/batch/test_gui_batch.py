@@ -12,7 +12,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, QSettings, Qt, QU
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication, QTableView
 
-from pneumo_desktop.gui.batch_model import (
+from pneumo_desktop.gui.batch.batch_model import (
     DECISION,
     ERROR,
     ERROR_COLUMN,
@@ -20,7 +20,7 @@ from pneumo_desktop.gui.batch_model import (
     PROBABILITY,
     DecisionRole,
 )
-from pneumo_desktop.gui.main_window import MainWindow
+from pneumo_desktop.gui.window.main_window import MainWindow
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 from pneumo_desktop.model.scoring import CSV_COLUMNS
 
@@ -189,7 +189,7 @@ def test_csv_export_matches_the_cli(qtbot, window, image_folder, tiny_bundle, tm
 
 def record_report_text(monkeypatch) -> list[str]:
     """Every text the PDF report draws, in order (the PDF itself is compressed)."""
-    from pneumo_desktop.gui import report
+    from pneumo_desktop.gui.batch import report
 
     drawn: list[str] = []
     original = report._Page.text
@@ -223,7 +223,7 @@ def test_pdf_report_has_summary_and_one_page_per_flagged_study(qtbot, window, im
 
 
 def test_pdf_report_names_the_source_of_its_figures(tmp_path, monkeypatch):
-    from pneumo_desktop.gui.report import ReportData, write_report
+    from pneumo_desktop.gui.batch.report import ReportData, write_report
     from pneumo_desktop.model.bundle import ModelCard
     from pneumo_desktop.model.inference import Prediction, ScoredFile
 

@@ -21,8 +21,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor
 
 from pneumo_desktop.gui.proxy_filter import refilter
-from pneumo_desktop.gui.result_panel import OUTSIDE_MARK, decision_text
 from pneumo_desktop.gui.table_model import HeaderTableModel, Index
+from pneumo_desktop.gui.viewer.result_panel import OUTSIDE_MARK, decision_text
 
 if TYPE_CHECKING:
     from pneumo_desktop.model.inference import ScoredFile

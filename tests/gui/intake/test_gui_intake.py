@@ -13,8 +13,8 @@ from pydicom.uid import generate_uid
 from pynetdicom.sop_class import DigitalXRayImageStorageForPresentation
 from PySide6.QtCore import QSettings
 
-from pneumo_desktop.gui.main_window import MainWindow
 from pneumo_desktop.gui.settings import AppSettings
+from pneumo_desktop.gui.window.main_window import MainWindow
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 from tests.dicom_sender import send
 
@@ -50,7 +50,7 @@ def test_overrides_made_while_the_audit_log_opens_are_recorded_once_it_is_open(
     w = open_window(qtbot, tmp_path, tiny_bundle)
     w.show()
     assert w.audit is None and not w.audit_ready  # its opened signal waits for the event loop
-    w._audit("threshold_change", "0.5000 -> 0.4000", model="tiny")
+    w.records.record("threshold_change", "0.5000 -> 0.4000", model="tiny")
     w.show_worklist()  # asked for while the log opens: shown once it is open
     qtbot.waitUntil(lambda: w.audit_ready and w.intake is not None, timeout=10000)
     assert w.intake.isVisible()
@@ -67,7 +67,7 @@ def test_an_audit_log_that_cannot_be_opened_is_reported_and_scoring_goes_on(
     monkeypatch.setenv("PNEUMO_DATA_DIR", str(data))
     w = open_window(qtbot, tmp_path, tiny_bundle)
     w.show()
-    w._audit("threshold_change", "0.5000 -> 0.4000")
+    w.records.record("threshold_change", "0.5000 -> 0.4000")
     qtbot.waitUntil(lambda: "audit log unavailable" in w.audit_error, timeout=10000)
     assert "1 override(s) made meanwhile were not recorded" in w.audit_error
     assert not w.audit_ready

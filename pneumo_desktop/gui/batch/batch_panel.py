@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.gui.batch_model import (
+from pneumo_desktop.gui.batch.batch_model import (
     ERROR,
     NORMAL,
     NOT_SCORED,

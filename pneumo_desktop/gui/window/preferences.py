@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from pneumo_desktop.gui.result_panel import WARNING_STYLE, percent
+from pneumo_desktop.gui.viewer.result_panel import WARNING_STYLE, percent
 
 
 class PreferencesDialog(QDialog):

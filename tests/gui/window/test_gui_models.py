@@ -10,10 +10,10 @@ from conftest import make_bundle
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QLabel, QTextBrowser
 
-from pneumo_desktop.gui.main_window import MainWindow
-from pneumo_desktop.gui.model_manager import ModelManagerDialog
-from pneumo_desktop.gui.preferences import PreferencesDialog
 from pneumo_desktop.gui.settings import AppSettings
+from pneumo_desktop.gui.window.main_window import MainWindow
+from pneumo_desktop.gui.window.model_manager import ModelManagerDialog
+from pneumo_desktop.gui.window.preferences import PreferencesDialog
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 
 
@@ -105,8 +105,8 @@ def test_model_manager_lists_cards_errors_and_switches(qtbot, model_dir, tmp_pat
 
 
 def test_locally_calibrated_model_shows_its_local_figures_first(qtbot, model_dir):
-    from pneumo_desktop.gui.model_manager import card_html
-    from pneumo_desktop.gui.result_panel import ResultPanel
+    from pneumo_desktop.gui.viewer.result_panel import ResultPanel
+    from pneumo_desktop.gui.window.model_manager import card_html
     from pneumo_desktop.model.bundle import read_bundle
     from pneumo_desktop.model.inference import Prediction
 
