@@ -686,7 +686,7 @@ class MainWindow(QMainWindow):
         prediction = result.prediction
         self._audit("score_anyway", prediction.outside_use_note, path=result.path,
                     probability=prediction.probability, threshold=prediction.threshold)
-        if self.batch_model.score_anyway(result.path):
+        if self.batch_model.score_anyway(result.path, prediction):
             self.batch_panel.update_summary()
         self._show_current()
         return True
