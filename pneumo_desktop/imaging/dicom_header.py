@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pneumo_desktop.imaging.checks import Refusal, age_in_years, check_tags
+from pneumo_desktop.imaging.formats import DICOM_SUFFIXES, sniff_format
 
 #: Tags shown to the clinician; identifying ones only on request.
 DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
@@ -70,8 +71,6 @@ def check_dicom_tags(path: str | os.PathLike) -> Refusal | None:
     """The tag check (modality, body part, view, age) on a DICOM file's header, before any
     pixel decoding. None for a file that is not DICOM, whose header cannot be parsed, that is
     a DICOMDIR, or whose tags pass: those are decoded and reported as usual."""
-    from pneumo_desktop.imaging.image_io import DICOM_SUFFIXES, sniff_format
-
     try:
         with open(path, "rb") as handle:
             head = handle.read(132)

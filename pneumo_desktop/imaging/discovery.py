@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pneumo_desktop.imaging.dicom_header import HEAD_BYTES, is_dicomdir_head
-from pneumo_desktop.imaging.image_io import IMAGE_SUFFIXES, sniff_format
+from pneumo_desktop.imaging.formats import IMAGE_SUFFIXES, sniff_format
 
 SKIPPED_NAMES = frozenset({"DICOMDIR", "Thumbs.db", "desktop.ini"})
 
