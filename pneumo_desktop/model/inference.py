@@ -12,6 +12,7 @@ import numpy as np
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.imaging.checks import Refusal, check_image
+from pneumo_desktop.imaging.dicom_header import check_dicom_tags
 from pneumo_desktop.imaging.image_io import XRayImage, load_xray
 from pneumo_desktop.imaging.preprocessing import prepare
 from pneumo_desktop.model.architectures import FEATURES_LAYER, LOGIT_LAYER
@@ -80,10 +81,12 @@ class ScoredFile:
     image: XRayImage | None = None  # kept only when heat maps were asked for
     withheld: Prediction | None = None
     model_input: np.ndarray | None = None  # (S, S, 1), kept only when asked for
+    #: refused by its DICOM tags from the header alone: never decoded, so no score withheld
+    tag_refusal: Refusal | None = None
 
     @property
     def refusal(self) -> Refusal | None:
-        return self.withheld.refusal if self.withheld else None
+        return self.withheld.refusal if self.withheld else self.tag_refusal
 
 
 class Predictor:
@@ -97,6 +100,9 @@ class Predictor:
         keras = keras_module()
         self.bundle = bundle
         self.input_check = input_check  # False: score everything, marking what it would refuse
+        # a DICOM whose header tags refuse it is not decoded (False: decode first, as before
+        # issue 23; for benchmarks)
+        self.tags_first = True
         # the bundle's learned check (None: it has none, or `learned_check=False` for benchmarks)
         self.learned_check = bundle.learned_check() if learned_check else None
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -267,7 +273,15 @@ class Predictor:
                               withheld=prediction)
         return ScoredFile(path, prediction=prediction, image=image)
 
-    def _load(self, path: Path, keep_image: bool):
+    def _load(self, path: Path, keep_image: bool, tags_first: bool
+              ) -> tuple[np.ndarray | None, Refusal | None, XRayImage | None]:
+        """(model input, pre-model verdict, full image if kept) of one file. With
+        `tags_first`, a DICOM that its header's tags refuse comes back as (None, refusal, None)
+        without its pixels being decoded."""
+        if tags_first:
+            refusal = check_dicom_tags(path)
+            if refusal is not None:
+                return None, refusal, None
         image = load_xray(path) if keep_image else None
         return (*self.model_input(path, image), image)
 
@@ -285,8 +299,13 @@ class Predictor:
         Stops early (between batches) once `cancelled()` returns True. `keep_inputs` keeps
         each readable file's model input in `model_input` (for a second look without decoding
         again).
+
+        With the input check on, a DICOM is first checked on its header's tags (`tags_first`):
+        one they refuse is neither decoded nor scored and comes back with `tag_refusal` (no
+        withheld score). `keep_inputs` and `input_check=False` decode and score every file.
         """
         paths = [Path(p) for p in paths]
+        tags_first = self.tags_first and self.input_check and not keep_inputs
         window = 2 * self.batch_size
         pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode")
         try:
@@ -295,7 +314,7 @@ class Predictor:
             while index < len(paths) or pending:
                 while index < len(paths) and len(pending) < window:
                     pending.append((paths[index], pool.submit(self._load, paths[index],
-                                                              heatmaps)))
+                                                              heatmaps, tags_first)))
                     index += 1
                 chunk, pending = pending[:self.batch_size], pending[self.batch_size:]
                 if cancelled():
@@ -316,6 +335,9 @@ class Predictor:
                 continue
             except Exception as exc:  # a decoder bug must not lose the rest of the batch
                 results.append(ScoredFile(path, error=f"{path.name}: cannot read ({exc})"))
+                continue
+            if array is None:  # refused by its tags before decoding
+                results.append(ScoredFile(path, error=pre.message, tag_refusal=pre))
                 continue
             good.append((len(results), path, array, pre, image))
             results.append(None)

@@ -25,7 +25,7 @@ from pneumo_desktop.gui.table_model import HeaderTableModel, Index
 from pneumo_desktop.gui.viewer.result_panel import OUTSIDE_MARK, decision_text
 
 if TYPE_CHECKING:
-    from pneumo_desktop.model.inference import ScoredFile
+    from pneumo_desktop.model.inference import Prediction, ScoredFile
 
 PNEUMONIA, NORMAL, ERROR, REFUSED = "PNEUMONIA", "NORMAL", "ERROR", "REFUSED"
 NOT_SCORED = frozenset({ERROR, REFUSED})  # the filter for every row without a score
@@ -119,14 +119,17 @@ class BatchTableModel(HeaderTableModel):
         """Rows scored anyway although the input check refused them."""
         return sum(1 for i in self._items if i.prediction is not None and i.prediction.refusal)
 
-    def score_anyway(self, path: Path) -> bool:
+    def score_anyway(self, path: Path, scored: Prediction | None = None) -> bool:
         """Show the withheld score of the refused row(s) for `path`, marked outside intended
-        use (the user chose "Score anyway" in the viewer); False when there is none."""
+        use (the user chose "Score anyway" in the viewer); False when there is none. A row
+        refused from its DICOM tags alone was never decoded and has no withheld score: it
+        takes `scored`, the viewer's score of the same file."""
         changed = False
         for row, item in enumerate(self._items):
-            if item.path == Path(path) and item.prediction is None and item.withheld:
+            shown = item.withheld or (scored if item.tag_refusal else None)
+            if item.path == Path(path) and item.prediction is None and shown:
                 self._items[row] = self._relabel(dataclasses.replace(
-                    item, prediction=item.withheld, error=None, withheld=None))
+                    item, prediction=shown, error=None, withheld=None, tag_refusal=None))
                 self.dataChanged.emit(self.index(row, 0), self.index(row, ERROR_COLUMN))
                 changed = True
         return changed
