@@ -7,7 +7,6 @@ import os
 import sys
 from pathlib import Path
 
-
 #: The package-data folder of a wheel: `pneumo_desktop/_data/{models/default,resources}`,
 #: copied there from the top-level `models/default/` and `resources/` by setup.py's build step.
 PACKAGE_DATA = "_data"

@@ -74,6 +74,14 @@ def _run(args: list, timeout: float = 600, **kwargs) -> subprocess.CompletedProc
                           timeout=timeout, **kwargs)
 
 
+def _outside_env(**extra: str) -> dict[str, str]:
+    """This environment without what points Python at the source tree (PYTHONPATH: there the
+    sdist build's pneumo_desktop.egg-info would make pip think the app is installed)."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    return {**env, **extra}
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> dict:
     """`python -m build`: the sdist, then the wheel built from it."""
@@ -128,13 +136,15 @@ def test_wheel_carries_every_file_of_the_shipped_model_and_icons(built):
 def _fresh_venv(path: Path, wheel: Path) -> tuple[Path, Path]:
     """A venv of this Python with the wheel installed (not editable, --no-deps) and this
     interpreter's site-packages after its own (see the module docstring); (bin, site)."""
-    _run([sys.executable, "-m", "venv", "--without-pip", path], check=True)
+    run = {"cwd": path.parent, "env": _outside_env()}
+    _run([sys.executable, "-m", "venv", "--without-pip", path], check=True, **run)
     python = path / "bin" / "python"
     result = _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
-                   "--no-index", "--disable-pip-version-check", wheel])
+                   "--no-index", "--disable-pip-version-check", wheel], **run)
     assert result.returncode == 0, result.stdout + result.stderr
     site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                     check=True).stdout.strip())
+                     check=True, **run).stdout.strip())
+    assert (site / "pneumo_desktop" / "__init__.py").is_file(), result.stdout
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "_dependencies_from_test_venv.pth").write_text("\n".join(sorted(ours)) + "\n")
     return path / "bin", site
@@ -151,10 +161,9 @@ def test_installed_wheel_self_test_and_score_from_another_folder(built, tmp_path
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "films").mkdir(parents=True)
     cv2.imwrite(str(elsewhere / "films" / "film.png"), synthetic_chest(640, width=560, seed=3))
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", QT_QPA_PLATFORM="offscreen",
-               PNEUMO_DATA_DIR=str(tmp_path / "data"), TF_CPP_MIN_LOG_LEVEL="2")
+    env = _outside_env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+                       QT_QPA_PLATFORM="offscreen", PNEUMO_DATA_DIR=str(tmp_path / "data"),
+                       TF_CPP_MIN_LOG_LEVEL="2")
     run = {"cwd": elsewhere, "env": env}
     app = bin_dir / "pneumo-desktop"
     default = site / DATA / "models" / "default"
