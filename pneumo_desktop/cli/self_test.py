@@ -23,6 +23,7 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
         bundle = read_bundle(bundle_path or default_bundle_path())
         report(f"model: {bundle.name} ({bundle.card.architecture}, {bundle.card.input_size} px, "
                f"threshold {bundle.card.threshold:.3f}) checksum ok")
+        report(f"model folder: {bundle.path}")
         statement = performance_statement(bundle.card)
         for line in statement.lines:
             report(f"figures: {line}")

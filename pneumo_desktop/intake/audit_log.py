@@ -1,6 +1,8 @@
 """Append-only audit log (SQLite, WAL) of every study received, scored or refused, of user
 overrides and of reviewers' reads. Rows are never updated or deleted (triggers forbid it);
-`synchronous=FULL` makes each event durable when its call returns."""
+`synchronous=FULL` makes each event durable when its call returns. Each event records the app
+version that wrote it (`app_version`; a log made before that column existed gets it when it is
+opened, its older events keep it empty)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pneumo_desktop import __version__
 from pneumo_desktop.atomic import atomic_open
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.paths import user_data_dir
@@ -28,7 +31,7 @@ READS = ("pneumonia", "normal", "unsure")
 
 COLUMNS = ("id", "time", "event", "ref", "source", "path", "sha256", "sop_instance_uid",
            "study_instance_uid", "model", "model_version", "threshold", "probability",
-           "decision", "input_check", "detail", "user")
+           "decision", "input_check", "detail", "user", "app_version")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -48,7 +51,8 @@ CREATE TABLE IF NOT EXISTS events (
     decision TEXT NOT NULL DEFAULT '',
     input_check TEXT NOT NULL DEFAULT '',
     detail TEXT NOT NULL DEFAULT '',
-    user TEXT NOT NULL DEFAULT ''
+    user TEXT NOT NULL DEFAULT '',
+    app_version TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
@@ -121,6 +125,23 @@ class AuditLog:
             self._db.close()
             raise AuditLogError(f"audit log {self.path}: WAL mode unavailable ({mode})")
         self._db.executescript(_SCHEMA)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a log was made (ALTER TABLE fires no trigger; the rows are
+        left as they are, with the column's default)."""
+        added = {"app_version": "TEXT NOT NULL DEFAULT ''"}
+        for name, declaration in added.items():
+            if name in self._column_names():
+                continue
+            try:
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {name} {declaration}")
+            except sqlite3.OperationalError:  # another process added it first
+                if name not in self._column_names():
+                    raise
+
+    def _column_names(self) -> set[str]:
+        return {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
 
     def close(self) -> None:
         with self._lock:
@@ -140,6 +161,7 @@ class AuditLog:
             raise KeyError(f"not audit-log columns: {sorted(unknown)}")
         fields = _blank_nulls(fields)
         fields.setdefault("user", _user())
+        fields.setdefault("app_version", __version__)
         names = ["time", "event", *fields]
         sql = (f"INSERT INTO events ({', '.join(names)}) "
                f"VALUES ({', '.join('?' for _ in names)})")

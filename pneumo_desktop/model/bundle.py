@@ -214,7 +214,8 @@ def default_model_dirs() -> list[Path]:
 
 
 def builtin_models_dir() -> Path:
-    """`models/` shipped with the app (source tree, or the PyInstaller bundle)."""
+    """`models/` shipped with the app (PyInstaller bundle, wheel's package data or source
+    tree: `paths.app_root`)."""
     return app_root() / "models"
 
 
