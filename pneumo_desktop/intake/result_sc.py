@@ -13,6 +13,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from pneumo_desktop.evaluation.figures_source import percent
 from pneumo_desktop.intake.results_dicom import (
     MANUFACTURER,
     SC_SERIES,
@@ -83,9 +84,10 @@ def render(gray: np.ndarray, heatmap: np.ndarray, finding: Finding) -> np.ndarra
 def banners(finding: Finding) -> tuple[list[Line], list[Line]]:
     """The lines above the film and below it."""
     decision = "SUSPECTED" if finding.suspected else "NOT SUSPECTED"
-    threshold = f"  (threshold {finding.threshold:.2f})" if finding.threshold is not None else ""
+    threshold = (f"  (threshold {percent(finding.threshold)})"
+                 if finding.threshold is not None else "")
     top = [(f"PNEUMONIA {decision}", 95, RED if finding.suspected else GREEN),
-           (f"P = {finding.probability:.2f}{threshold}", 80, WHITE)]
+           (f"P {percent(finding.probability)}{threshold}", 80, WHITE)]
     bottom = [("DECISION SUPPORT ONLY", 90, YELLOW), ("NOT A DIAGNOSIS", 90, YELLOW),
               (f"AI: {finding.model}", 75, WHITE), (f"version {finding.model_version}", 34, GREY),
               ("heat map: red = areas that raised the score", 30, GREY)]

@@ -128,7 +128,7 @@ def test_finding_from_results_csv_rows():
 def test_the_burned_in_text_is_large_enough_for_a_thumbnail():
     """On a 128-pixel thumbnail (longest side) of a tall film, the decision, probability,
     disclaimer and model lines stand at least 5 pixels high (ink measured, not assumed)."""
-    key_lines = ("PNEUMONIA", "P = ", "DECISION", "NOT A", "AI:")
+    key_lines = ("PNEUMONIA", "P ", "DECISION", "NOT A", "AI:")
     for suspected in (True, False):
         finding = Finding("pneumo-fine-224-x2", "sha256:0123456789ab", "passed", 0.87, 0.5,
                           suspected)
