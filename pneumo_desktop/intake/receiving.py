@@ -53,7 +53,7 @@ class ReceivingConfig:
     poll_s: float = 1.0
     send_results_to: Destination | None = None  # the PACS for SR + SC; None: not made
     retry_base_s: float = 2.0  # back-off of the outbound queue: doubles up to retry_max_s
-    retry_max_s: float = 60.0
+    retry_max_s: float = 30.0
 
 
 class ReceivingService:
