@@ -18,23 +18,28 @@ class DicomResultsWriter:
     def __init__(self, folder: Path, bundle):
         self.folder, self.version = folder, model_version(bundle)
         self.written = self.skipped = 0
+        self.failed: list[str] = []  # 'file: why' for inputs whose objects could not be made
 
     def __call__(self, item, row: dict[str, str]) -> None:
         source = read_header(item.path)
         pred = item.prediction
-        objects = result_objects(
-            source, Finding.from_row(row, self.version),
-            item.image.pixels if pred is not None and item.image is not None else None,
-            pred.heatmap if pred is not None else None) if source is not None else []
-        if objects:
-            self.written += len(write_results(self.folder, objects))
-        else:
-            self.skipped += 1
+        try:
+            objects = result_objects(
+                source, Finding.from_row(row, self.version),
+                item.image.pixels if pred is not None and item.image is not None else None,
+                pred.heatmap if pred is not None else None) if source is not None else []
+            if objects:
+                self.written += len(write_results(self.folder, objects))
+            else:
+                self.skipped += 1
+        except Exception as exc:  # one odd file must not stop the batch or lose its CSV row
+            self.failed.append(f"{item.path}: {exc}")
 
     def summary(self) -> str:
         skipped = (f" ({self.skipped} inputs without a DICOM study: none for them)"
                    if self.skipped else "")
-        return f"{self.written} DICOM result objects -> {self.folder}{skipped}"
+        failed = "".join(f"\nno DICOM results for {line}" for line in self.failed)
+        return f"{self.written} DICOM result objects -> {self.folder}{skipped}{failed}"
 
 
 def result_line(item: OutboundItem) -> str:

@@ -19,6 +19,7 @@ from pneumo_desktop.imaging.synthetic import synthetic_chest
 from pneumo_desktop.intake.audit_log import AuditLog
 from pneumo_desktop.intake.pipeline import Outcome
 from pneumo_desktop.model.scoring import CSV_COLUMNS
+from tests.dciodvfy import our_errors
 from tests.dicom_sender import send
 from tests.orthanc import Orthanc
 
@@ -93,6 +94,14 @@ def test_the_worklist_shows_where_the_results_are(qtbot, tmp_path):
         assert model.data(model.index(0, PACS)) == "waiting"
         pacs.start()
         qtbot.waitUntil(lambda: model.row(0).pacs_state == "sent", timeout=30000)
+        arrived = pacs.find(PatientID="P1")
+        assert len(arrived) == 2
+        for instance in arrived:  # what arrived: an SR and an SC, valid
+            stored = tmp_path / f"{instance['ID']}.dcm"
+            stored.write_bytes(pacs.file(instance["ID"]))
+            assert our_errors(stored, film) == []
+        assert sorted(i["MainDicomTags"].get("Modality", "") for i in
+                      pacs.get("/series?expand")) == ["OT", "SR"]
     finally:
         controller.stop()
         pacs.stop()

@@ -72,6 +72,14 @@ def _scorer(paths):
     return outcomes
 
 
+def _valid(objects: list, source: pydicom.Dataset, folder) -> None:
+    """dciodvfy: no error that the source does not carry."""
+    for ds in objects:
+        path = folder / f"{ds.SOPInstanceUID}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        assert our_errors(path, source.filename) == [], ds.Modality
+
+
 def _sr_content(pacs: Orthanc, instance_id: str) -> dict[str, object]:
     found: dict[str, object] = {}
 
@@ -153,6 +161,7 @@ def test_a_refused_object_is_kept_failed_and_sent_again_by_the_user(tmp_path):
         source = _radiograph(tmp_path, 1)
         finding = Finding("tiny", "sha256:ab", "passed", 0.75, 0.5, True)
         objects = result_objects(source, finding, source.pixel_array, np.ones((4, 4)))
+        _valid(objects, source, tmp_path)
         with AuditLog(tmp_path / "audit.sqlite") as audit:
             queue = OutboundQueue(tmp_path / "queue", Destination.parse(pacs.destination),
                                   audit=audit, base_delay_s=0.1, max_delay_s=0.2,
@@ -188,6 +197,7 @@ def test_each_object_arrives_once_across_a_crash_and_a_second_enqueue(tmp_path, 
     source = _radiograph(tmp_path, 2)
     objects = result_objects(source, Finding("tiny", "sha256:ab", "passed", 0.2, 0.5, False),
                              source.pixel_array, np.ones((4, 4)))
+    _valid(objects, source, tmp_path)
     folder = tmp_path / "queue"
     queue = OutboundQueue(folder, None)  # no destination yet: it only stores
     assert len(queue.enqueue(objects, source="x", source_uid=source.SOPInstanceUID)) == 2

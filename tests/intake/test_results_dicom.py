@@ -141,3 +141,13 @@ def test_the_burned_in_text_is_large_enough_for_a_thumbnail():
             heights[text] = (ink[-1] - ink[0] + 1) * scale
         assert sum(text.startswith(key_lines) for text in heights) == 5
         assert all(h >= 5 for text, h in heights.items() if text.startswith(key_lines)), heights
+
+
+def test_not_scored_srs_of_other_modalities_are_valid(tmp_path):
+    """`score --dicom-results` on CT, MR, PET, ultrasound and colour captures (all refused by
+    the input check): an SR that says not scored, valid for dciodvfy, per file."""
+    for path in sorted(shared_data("not_chest").glob("*.dcm")):
+        [sr] = result_objects(read_header(path), REFUSED)
+        [written] = write_results(tmp_path / path.stem, [sr])
+        assert our_errors(written, path) == [], path.name
+        assert _content(sr)["Pneumonia"] == "Not scored"
