@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--out", required=True, help="CSV file to write")
     score.add_argument("--model", help="model bundle folder (default: the shipped model)")
     score.add_argument("--heatmaps", help="folder for heat-map overlay PNGs")
+    score.add_argument("--dicom-results", metavar="DIR",
+                       help="for DICOM inputs, also write the result objects a PACS takes (an "
+                            "SR per study, a heat-map Secondary Capture per scored one) into DIR")
     score.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
     score.add_argument("--batch-size", type=int, default=16)
     score.add_argument("--no-input-check", action="store_true",
@@ -116,6 +119,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="also score new files dropped into this folder")
     receive.add_argument("--host", default="", help="address to listen on (default: all)")
     receive.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    receive.add_argument("--send-results-to", metavar="AE@HOST:PORT",
+                         help="send an SR per received radiograph and a heat-map Secondary "
+                              "Capture per scored one to this PACS (queued on disk until sent)")
+    receive.add_argument("--retry-failed", action="store_true",
+                         help="send again the result objects the PACS refused earlier")
 
     reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
                                          "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
@@ -174,9 +182,10 @@ def _score(args) -> int:
     if Path(args.out).is_dir():
         print(f"error: --out {args.out} is a folder; give a CSV file name", file=sys.stderr)
         return EXIT_USAGE
-    if args.heatmaps and Path(args.heatmaps).exists() and not Path(args.heatmaps).is_dir():
-        print(f"error: --heatmaps {args.heatmaps} is a file; give a folder", file=sys.stderr)
-        return EXIT_USAGE
+    for option, folder in (("--heatmaps", args.heatmaps), ("--dicom-results", args.dicom_results)):
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            print(f"error: {option} {folder} is a file; give a folder", file=sys.stderr)
+            return EXIT_USAGE
     try:
         bundle = _bundle(args.model)
     except PneumoError as exc:
@@ -191,11 +200,19 @@ def _score(args) -> int:
         print(f"warning: {bundle.name} has no learned input check; only DICOM tags and pixels "
               "are checked", file=sys.stderr)
     bar = ProgressBar(len(paths))
+    writer = None
+    if args.dicom_results:
+        from pneumo_desktop.cli.results import DicomResultsWriter
+
+        writer = DicomResultsWriter(Path(args.dicom_results), bundle)
     summary = score_to_csv(predictor, paths, args.out, heatmap_dir=args.heatmaps,
-                           progress=lambda done, total, item: bar.update(done))
+                           progress=lambda done, total, item: bar.update(done),
+                           heatmaps=writer is not None, on_row=writer)
     print(f"{summary.scored} scored, {summary.refused} not scored (input check), "
           f"{summary.failed - summary.refused} unreadable, "
           f"{summary.images_per_second:.1f} images/s -> {args.out}", file=sys.stderr)
+    if writer:
+        print(writer.summary(), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
 
 
@@ -298,15 +315,30 @@ def _receive(args) -> int:
     if not 0 <= args.port <= 65535:
         print("error: --port must be between 0 and 65535", file=sys.stderr)
         return EXIT_USAGE
+    from pneumo_desktop.cli.results import result_line
+    from pneumo_desktop.errors import PneumoError
+    from pneumo_desktop.intake.dicom_client import Destination
+
+    try:
+        pacs = Destination.parse(args.send_results_to) if args.send_results_to else None
+    except PneumoError as exc:
+        print(f"error: --send-results-to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     config = ReceivingConfig(Path(args.out), args.ae, args.port, args.host, args.allow,
                              [Path(w) for w in args.watch],
-                             audit_path=Path(args.audit_log) if args.audit_log else None)
+                             audit_path=Path(args.audit_log) if args.audit_log else None,
+                             send_results_to=pacs)
     predictor = Predictor(_bundle(args.model))
-    service = ReceivingService(config, predictor_scorer(predictor),
-                               on_outcome=lambda a, o: print(outcome_line(a, o), flush=True))
+    service = ReceivingService(config, predictor_scorer(predictor, heatmaps=pacs is not None),
+                               on_outcome=lambda a, o: print(outcome_line(a, o), flush=True),
+                               on_result=lambda item: print(result_line(item), file=sys.stderr,
+                                                            flush=True))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if args.retry_failed and service.outbound:
+        print(f"{service.outbound.retry()} failed result objects will be sent again",
+              file=sys.stderr)
     try:
         recovered = service.start()
     except OSError as exc:
@@ -314,13 +346,16 @@ def _receive(args) -> int:
         print(f"error: cannot start the receiver: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"receiving as {args.ae} on port {service.port}, storing in {service.out_dir}"
-          f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}; audit log "
+          f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}"
+          f"{f'; results to {pacs}' if pacs else ''}; audit log "
           f"{service.audit.path}; {len(recovered)} left from before; Ctrl-C stops",
           file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass
+    waiting = service.outbound.counts()["waiting"] if service.outbound else 0
     left = service.stop()
-    print(f"stopped{f'; {left} stored studies will be scored at the next start' if left else ''}",
+    print(f"stopped{f'; {left} stored studies will be scored at the next start' if left else ''}"
+          f"{f'; {waiting} result objects wait to be sent' if waiting else ''}",
           file=sys.stderr)
     return EXIT_OK
 

@@ -161,6 +161,15 @@ class AppSettings:
         self.store.setValue("receiving/watch_folder", str(value))
 
     @property
+    def results_destination(self) -> str:
+        """The PACS that gets the result objects, as AE@HOST:PORT ('' : none)."""
+        return self._str("receiving/results_to")
+
+    @results_destination.setter
+    def results_destination(self, value: str) -> None:
+        self.store.setValue("receiving/results_to", str(value))
+
+    @property
     def receiving_enabled(self) -> bool:
         """The receiver was on when the app last closed: start it again at launch."""
         return self._bool("receiving/enabled", False)

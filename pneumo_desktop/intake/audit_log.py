@@ -25,6 +25,11 @@ from pneumo_desktop.paths import user_data_dir
 RECEIVED, SCORED, REFUSED, UNREADABLE = "received", "scored", "refused", "unreadable"
 SCORE_ANYWAY, THRESHOLD_CHANGE, MODEL_SWITCH, READ = (
     "score_anyway", "threshold_change", "model_switch", "read")
+#: a result object (SR, SC) for the PACS: queued, waiting after a failed try, sent, failed
+#: (refused too often; waits for the user), sent again on the user's request
+RESULT_QUEUED, RESULT_WAITING, RESULT_SENT, RESULT_FAILED, RESULT_RETRY = (
+    "result_queued", "result_waiting", "result_sent", "result_failed", "result_retry")
+RESULT_EVENTS = (RESULT_QUEUED, RESULT_WAITING, RESULT_SENT, RESULT_FAILED, RESULT_RETRY)
 OUTCOME_EVENTS = (SCORED, REFUSED, UNREADABLE)
 OVERRIDE_EVENTS = (SCORE_ANYWAY, THRESHOLD_CHANGE, MODEL_SWITCH)
 READS = ("pneumonia", "normal", "unsure")
@@ -246,6 +251,20 @@ class AuditLog:
             WHERE r.event = ? ORDER BY r.id"""
         rows = self._all(sql, (*OUTCOME_EVENTS, READ, RECEIVED))
         return [StudyRecord(**_blank_nulls(dict(row))) for row in rows]
+
+    def result_states(self) -> dict[int, str]:
+        """Per received study (its id) with result objects for the PACS: 'sent' (all sent),
+        'failed' (one failed) or 'waiting' (the others), from each object's latest event."""
+        rows = self._all(f"""
+            SELECT ref, event FROM events WHERE id IN (
+                SELECT MAX(id) FROM events WHERE event IN ({", ".join("?" * len(RESULT_EVENTS))})
+                AND ref IS NOT NULL GROUP BY ref, sop_instance_uid)""", RESULT_EVENTS)
+        states: dict[int, set[str]] = {}
+        for ref, event in rows:
+            states.setdefault(ref, set()).add(event)
+        return {ref: "failed" if RESULT_FAILED in events
+                else "sent" if events == {RESULT_SENT} else "waiting"
+                for ref, events in states.items()}
 
     def reviewed_studies(self, include_unsure: bool = False) -> list[StudyRecord]:
         """Studies a reviewer has read (latest read each): labels for site adaptation.

@@ -1,15 +1,19 @@
 """`pneumo-desktop receive` without the command line: a DICOM receiver and watched folders
-feeding one scoring pipeline, with the results CSV and the audit log."""
+feeding one scoring pipeline, with the results CSV, the audit log and, when a PACS is set,
+the result objects (SR, Secondary Capture) in an outbound queue to it."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pneumo_desktop.intake.audit_log import AuditLog
+from pneumo_desktop.intake.audit_log import RESULT_FAILED, AuditLog
+from pneumo_desktop.intake.dicom_client import Destination
+from pneumo_desktop.intake.outbound import OutboundItem, OutboundQueue
 from pneumo_desktop.intake.pipeline import (
     Arrival,
     IntakePipeline,
@@ -24,6 +28,8 @@ from pneumo_desktop.intake.watch_folder import WatchFolder
 from pneumo_desktop.paths import user_data_dir
 
 RESULTS_NAME = "results.csv"
+OUTBOUND_NAME = "outbound"  # the queue folder in out_dir
+log = logging.getLogger(__name__)
 
 
 def default_receive_dir() -> Path:
@@ -45,6 +51,9 @@ class ReceivingConfig:
     audit_path: Path | None = None  # default: the user's data folder
     batch_size: int = 16
     poll_s: float = 1.0
+    send_results_to: Destination | None = None  # the PACS for SR + SC; None: not made
+    retry_base_s: float = 2.0  # back-off of the outbound queue: doubles up to retry_max_s
+    retry_max_s: float = 30.0
 
 
 class ReceivingService:
@@ -54,7 +63,8 @@ class ReceivingService:
     def __init__(self, config: ReceivingConfig, scorer: Scorer, *,
                  audit: AuditLog | None = None,
                  on_arrival: Callable[[Arrival], None] | None = None,
-                 on_outcome: Callable[[Arrival, Outcome], None] | None = None):
+                 on_outcome: Callable[[Arrival, Outcome], None] | None = None,
+                 on_result: Callable[[OutboundItem], None] | None = None):
         self.config = config
         self.out_dir = Path(config.out_dir).resolve()
         self.receiver = StorageReceiver(
@@ -64,8 +74,14 @@ class ReceivingService:
         self._own_audit = audit is None
         self.on_arrival = on_arrival
         self.results = ResultsCsv(self.out_dir / RESULTS_NAME) if config.results_csv else None
-        self.pipeline = IntakePipeline(scorer, self.audit, results=self.results,
-                                       on_outcome=on_outcome, batch_size=config.batch_size)
+        self.outbound = OutboundQueue(
+            self.out_dir / OUTBOUND_NAME, config.send_results_to, calling_ae=config.ae_title,
+            audit=self.audit, on_change=on_result, base_delay_s=config.retry_base_s,
+            max_delay_s=config.retry_max_s) if config.send_results_to else None
+        self.pipeline = IntakePipeline(
+            scorer, self.audit, results=self.results, on_outcome=on_outcome,
+            before_log=self._queue_results if self.outbound else None,
+            batch_size=config.batch_size)
         self.watchers = [WatchFolder(folder, self._arrived, known=self.audit.has_sha256,
                                      state_file=self.out_dir / _state_name(folder),
                                      interval_s=config.poll_s) for folder in config.watch]
@@ -79,8 +95,29 @@ class ReceivingService:
         if self.on_arrival:
             self.on_arrival(arrival)
 
+    def _queue_results(self, arrival: Arrival, outcome: Outcome) -> None:
+        """The SR (and SC) of a DICOM arrival, durably in the outbound queue."""
+        from pneumo_desktop.intake.result_objects import read_header, result_objects
+        from pneumo_desktop.intake.results_dicom import Finding
+
+        source = read_header(arrival.path)
+        if source is None or not source.get("SOPInstanceUID"):
+            return  # not DICOM (a watched JPEG): no study to put results in
+        try:
+            objects = result_objects(source, Finding.from_row(outcome.row, outcome.model_version),
+                                     outcome.image, outcome.heatmap)
+        except Exception as exc:  # never silently: the log says the results are missing
+            log.exception("making the result objects failed")
+            self.audit.append(RESULT_FAILED, ref=arrival.log_id, path=str(arrival.path),
+                              detail=f"result objects could not be made: {exc}")
+            return
+        self.outbound.enqueue(objects, source=arrival.path,
+                              source_uid=str(source.SOPInstanceUID), ref=arrival.log_id)
+
     def start(self) -> list[Arrival]:
         """Recover what an earlier run left unscored, then accept; returns the recovered."""
+        if self.outbound:
+            self.outbound.start()
         self.pipeline.start()
         recovered = self.pipeline.recover()
         for arrival in recovered if self.on_arrival else ():
@@ -110,6 +147,8 @@ class ReceivingService:
         for watcher in self.watchers:
             watcher.stop()
         left = self.pipeline.stop(timeout)
+        if self.outbound:
+            self.outbound.stop(timeout)
         if self.results:
             self.results.close()
         if self._own_audit:

@@ -120,11 +120,14 @@ def score_to_csv(
     heatmap_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int, ScoredFile], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    heatmaps: bool = False,
+    on_row: Callable[[ScoredFile, dict[str, str]], None] | None = None,
 ) -> BatchSummary:
     """Score `paths`, streaming rows into a temporary file renamed to `out_csv` at the end.
 
     An interrupted or cancelled run leaves no CSV at `out_csv` (an earlier one stays
-    untouched): a CSV always has one row per input.
+    untouched): a CSV always has one row per input. `on_row` gets each file with its row
+    (with its image and heat map when `heatmaps` or `heatmap_dir` asked for them).
     """
     summary, started = BatchSummary(), time.perf_counter()
     folder = Path(heatmap_dir) if heatmap_dir else None
@@ -135,11 +138,14 @@ def score_to_csv(
         with atomic_open(out_csv, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
             writer.writeheader()
-            results = predictor.score_files(paths, heatmaps=folder is not None,
+            results = predictor.score_files(paths, heatmaps=heatmaps or folder is not None,
                                             cancelled=cancelled)
             for done, item in enumerate(results, start=1):
-                writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold,
-                                        predictor.learned_check is not None))
+                row = csv_row(item, predictor.bundle.name, predictor.threshold,
+                              predictor.learned_check is not None)
+                writer.writerow(row)
+                if on_row:
+                    on_row(item, row)
                 if item.prediction:
                     summary.scored += 1
                     if folder:

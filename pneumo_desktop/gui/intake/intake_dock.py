@@ -4,6 +4,7 @@ in the status bar and the system tray, never in a modal dialog."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QFormLayout,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -31,10 +33,19 @@ from pneumo_desktop.gui.intake.receiver_controller import ReceiverController
 from pneumo_desktop.gui.intake.worklist import WorklistModel, WorklistWidget
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.intake.audit_log import AuditLog
+from pneumo_desktop.intake.dicom_client import Destination
 from pneumo_desktop.intake.pipeline import Arrival, Outcome, predictor_scorer
 from pneumo_desktop.intake.receiving import ReceivingConfig, default_receive_dir
 
 WORKLIST_ROWS = 2000  # the most recent studies loaded from the log at start
+
+
+def results_destination(settings: AppSettings) -> Destination | None:
+    """The PACS for the result objects, if one is set (and well written)."""
+    try:
+        return Destination.parse(settings.results_destination)
+    except PneumoError:
+        return None
 
 
 def receiving_config(settings: AppSettings, out_dir: Path | None = None) -> ReceivingConfig:
@@ -42,11 +53,15 @@ def receiving_config(settings: AppSettings, out_dir: Path | None = None) -> Rece
     return ReceivingConfig(out_dir or default_receive_dir(), ae_title=settings.receive_ae_title,
                            port=settings.receive_port, allowed_callers=settings.receive_allowed,
                            watch=[Path(settings.watch_folder)] if settings.watch_folder else [],
-                           receive=settings.receive_dicom)
+                           receive=settings.receive_dicom,
+                           send_results_to=results_destination(settings))
 
 
 class ReceivingDialog(QDialog):
-    """AE title, port, allowed callers and watched folder (saved when accepted)."""
+    """AE title, port, allowed callers, watched folder and the PACS that gets the results,
+    with a C-ECHO "Test connection" (saved when accepted)."""
+
+    _echoed = Signal(str)  # the connection test's answer, from its thread
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None):
         super().__init__(parent)
@@ -87,11 +102,92 @@ class ReceivingDialog(QDialog):
         form.addRow("Watched folder:", folder_row)
         form.addRow("Stored in:", QLabel(str(default_receive_dir())))
         layout.addLayout(form)
+        layout.addWidget(self._pacs_box(settings))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
+
+    def _pacs_box(self, settings: AppSettings) -> QGroupBox:
+        box = QGroupBox("Send results to the PACS")
+        box.setObjectName("pacsBox")
+        box.setCheckable(True)
+        pacs = results_destination(settings)
+        box.setChecked(pacs is not None)
+        form = QFormLayout(box)
+        note = QLabel("Per received radiograph: a structured report (SR) with the score, or why "
+                      "it was not scored, and for a scored one a picture with the heat map, in "
+                      "the radiograph's study. Results wait on disk until the PACS takes them.")
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.pacs_ae_edit = QLineEdit(pacs.ae_title if pacs else "")
+        self.pacs_ae_edit.setObjectName("pacsAeEdit")
+        self.pacs_ae_edit.setMaxLength(16)
+        self.pacs_ae_edit.setPlaceholderText("the PACS's AE title")
+        form.addRow("PACS AE title:", self.pacs_ae_edit)
+        self.pacs_host_edit = QLineEdit(pacs.host if pacs else "")
+        self.pacs_host_edit.setObjectName("pacsHostEdit")
+        self.pacs_host_edit.setPlaceholderText("host name or address")
+        form.addRow("Host:", self.pacs_host_edit)
+        self.pacs_port_spin = QSpinBox()
+        self.pacs_port_spin.setObjectName("pacsPortSpin")
+        self.pacs_port_spin.setRange(1, 65535)
+        self.pacs_port_spin.setValue(pacs.port if pacs else 104)
+        form.addRow("Port:", self.pacs_port_spin)
+        row = QHBoxLayout()
+        self.test_button = QPushButton("Test connection")
+        self.test_button.setObjectName("pacsTest")
+        self.test_button.setToolTip("DICOM C-ECHO, calling as this receiver's AE title")
+        self.test_button.clicked.connect(self.test_connection)
+        self.test_label = QLabel("")
+        self.test_label.setObjectName("pacsTestResult")
+        self.test_label.setWordWrap(True)
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_label, 1)
+        form.addRow(row)
+        self.pacs_box = box
+        self._echoed.connect(self._show_echo, Qt.ConnectionType.QueuedConnection)
+        return box
+
+    def destination(self) -> Destination | None:
+        """The PACS as typed (None when unticked); raises PneumoError when not valid."""
+        if not self.pacs_box.isChecked():
+            return None
+        return Destination.parse(f"{self.pacs_ae_edit.text().strip()}@"
+                                 f"{self.pacs_host_edit.text().strip()}:"
+                                 f"{self.pacs_port_spin.value()}")
+
+    def test_connection(self) -> None:
+        """C-ECHO the PACS on a thread; the answer shows beside the button."""
+        from pneumo_desktop.intake.dicom_client import echo
+
+        try:
+            pacs = self.destination()
+        except PneumoError as exc:
+            self.test_label.setText(str(exc))
+            return
+        if pacs is None:
+            self.test_label.setText("Tick 'Send results to the PACS' first")
+            return
+        calling = self.ae_edit.text().strip() or self.settings.receive_ae_title
+        self.test_button.setEnabled(False)
+        self.test_label.setText(f"Calling {pacs}…")
+        threading.Thread(target=lambda: self._echoed.emit(echo(pacs, calling) or
+                                                          f"{pacs} answered: connection works"),
+                         daemon=True).start()
+
+    def _show_echo(self, text: str) -> None:
+        self.test_label.setText(text)
+        self.test_button.setEnabled(True)
+
+    def accept(self) -> None:
+        try:
+            self.destination()
+        except PneumoError as exc:
+            QMessageBox.warning(self, "Send results to the PACS", str(exc))
+            return
+        super().accept()
 
     def _browse(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder to watch",
@@ -106,6 +202,8 @@ class ReceivingDialog(QDialog):
         s.receive_port = self.port_spin.value()
         s.receive_allowed = [t.strip() for t in self.allowed_edit.text().split(",") if t.strip()]
         s.watch_folder = self.folder_edit.text().strip()
+        pacs = self.destination()
+        s.results_destination = str(pacs) if pacs else ""
 
 
 class IntakeDock(QDockWidget):
@@ -130,6 +228,9 @@ class IntakeDock(QDockWidget):
         self.receiver.arrived.connect(self.model.add_arrival)
         self.receiver.scored.connect(self.model.set_outcome)
         self.receiver.flagged.connect(self._announce_flagged)
+        self.receiver.resultChanged.connect(self.model.set_result)
+        self.receiver.resultChanged.connect(self._result_changed)
+        self._predictor = None
         self.receiver.runningChanged.connect(self._running_changed)
 
         body = QWidget()
@@ -155,6 +256,13 @@ class IntakeDock(QDockWidget):
                                 "images or pneumo-desktop calibrate")
         reads_button.clicked.connect(self.export_reads)
         bar.addWidget(reads_button)
+        self.resend_button = QPushButton("Send failed results again")
+        self.resend_button.setObjectName("resendResults")
+        self.resend_button.setToolTip("Result objects the PACS refused wait here; send them "
+                                      "again (e.g. after the PACS administrator fixed it)")
+        self.resend_button.clicked.connect(self.resend_failed)
+        self.resend_button.setVisible(False)
+        bar.addWidget(self.resend_button)
         export_button = QPushButton("Export audit log…")
         export_button.setObjectName("exportAuditLog")
         export_button.clicked.connect(self.export_audit_log)
@@ -175,13 +283,20 @@ class IntakeDock(QDockWidget):
     def running(self) -> bool:
         return self.receiver.running
 
-    def set_predictor(self, predictor) -> None:
-        """Score arrivals with `predictor` (a model switch); None: arrivals wait for one."""
-        self.receiver.set_scorer(predictor_scorer(predictor) if predictor is not None else None)
+    def set_predictor(self, predictor, heatmaps: bool | None = None) -> None:
+        """Score arrivals with `predictor` (a model switch); None: arrivals wait for one.
+        Heat maps come with the scores when results go to a PACS (or `heatmaps` says so)."""
+        self._predictor = predictor
+        if heatmaps is None:
+            heatmaps = results_destination(self.settings) is not None
+        self.receiver.set_scorer(predictor_scorer(predictor, heatmaps=heatmaps)
+                                 if predictor is not None else None)
 
     def start(self, config: ReceivingConfig | None = None) -> bool:
         """Start the receiver and watched folder (the saved settings unless `config`)."""
         config = config or receiving_config(self.settings, self.out_dir)
+        if self._predictor is not None:
+            self.set_predictor(self._predictor, config.send_results_to is not None)
         try:
             self.receiver.start(config)
         except (OSError, PneumoError) as exc:
@@ -221,6 +336,17 @@ class IntakeDock(QDockWidget):
                                       "drop them")
         self.start_button.setText("Stop receiving" if running else "Start receiving")
         self.runningChanged.emit(running)
+
+    def resend_failed(self) -> None:
+        count = self.receiver.retry_failed()
+        self.announced.emit(f"{count} result objects will be sent to the PACS again")
+        self.resend_button.setVisible(False)
+
+    def _result_changed(self, item) -> None:
+        if item.state == "failed":
+            self.resend_button.setVisible(True)
+            self.announced.emit(f"The PACS did not take a result ({item.detail}); it is kept: "
+                                "Send failed results again")
 
     def _announce_flagged(self, arrival: Arrival, outcome: Outcome) -> None:
         who = arrival.patient_id or arrival.path.name

@@ -26,9 +26,11 @@ class ReceiverController(QObject):
     scored = Signal(object, object)  # Arrival, Outcome: scored, refused or unreadable
     flagged = Signal(object, object)  # Arrival, Outcome: a new study with pneumonia suspected
     runningChanged = Signal(bool)
+    resultChanged = Signal(object)  # intake.outbound.OutboundItem: queued, waiting, sent, failed
 
     _arrivedAnyThread = Signal(object)
     _scoredAnyThread = Signal(object, object)
+    _resultAnyThread = Signal(object)
 
     def __init__(self, audit: AuditLog, scorer: Scorer | None = None,
                  parent: QObject | None = None):
@@ -41,6 +43,7 @@ class ReceiverController(QObject):
         queued = Qt.ConnectionType.QueuedConnection
         self._arrivedAnyThread.connect(self.arrived, queued)
         self._scoredAnyThread.connect(self._on_scored, queued)
+        self._resultAnyThread.connect(self.resultChanged, queued)
 
     @property
     def running(self) -> bool:
@@ -73,7 +76,8 @@ class ReceiverController(QObject):
         self._stopping = False
         service = ReceivingService(config, self._score, audit=self.audit,
                                    on_arrival=self._arrivedAnyThread.emit,
-                                   on_outcome=self._scoredAnyThread.emit)
+                                   on_outcome=self._scoredAnyThread.emit,
+                                   on_result=self._resultAnyThread.emit)
         try:
             recovered = service.start()
         except BaseException:
@@ -82,6 +86,12 @@ class ReceiverController(QObject):
         self.service = service
         self.runningChanged.emit(True)
         return recovered
+
+    def retry_failed(self, ref: int | None = None) -> int:
+        """Send again the result objects the PACS refused (of the study `ref`, or all)."""
+        if self.service is None or self.service.outbound is None:
+            return 0
+        return self.service.outbound.retry(ref)
 
     def stop(self) -> None:
         """Stop accepting, finish the instance being stored and the batch being scored."""

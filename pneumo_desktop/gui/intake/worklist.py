@@ -5,7 +5,7 @@ read, written to the audit log. Scoring is not done here: rows are fed `Arrival`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ STATE_ORDER = {FLAGGED: 4, NEW: 3, NOT_SCORED: 2, SCORED: 1, REVIEWED: 0}
 STATE_COLORS = {FLAGGED: QColor(255, 215, 215), SCORED: QColor(223, 240, 216),
                 NOT_SCORED: QColor(255, 236, 179), NEW: QColor(255, 255, 255),
                 REVIEWED: QColor(236, 236, 236)}
-TIME, SOURCE, PATIENT_ID, PATIENT_NAME, STUDY, STATE, PROBABILITY = range(7)
+TIME, SOURCE, PATIENT_ID, PATIENT_NAME, STUDY, STATE, PROBABILITY, PACS = range(8)
 StateRole = Qt.ItemDataRole.UserRole + 1
 SortRole = Qt.ItemDataRole.UserRole + 2
 PathRole = Qt.ItemDataRole.UserRole + 3
@@ -74,6 +74,19 @@ class WorklistRow:
     reason: str = ""  # why it was not scored
     read: str = ""  # the reviewer's read: pneumonia | normal | unsure
     identified: bool = True  # False: patient and study fields not read from the file yet
+    #: its result objects for the PACS: SOP Instance UID (or '*' from the log) -> state
+    results: dict[str, str] = field(default_factory=dict)
+    results_detail: str = ""  # the latest change, e.g. why it is waiting
+
+    @property
+    def pacs_state(self) -> str:
+        """'' (none), 'waiting', 'failed' or 'sent' (all of them)."""
+        states = set(self.results.values())
+        if not states:
+            return ""
+        if "failed" in states:
+            return "failed"
+        return "sent" if states == {"sent"} else "waiting"
 
     def identify(self) -> None:
         """Read patient ID, name and study from the DICOM header (once, when first shown)."""
@@ -107,7 +120,7 @@ class WorklistModel(HeaderTableModel):
     """Arrived studies, newest last; `audit` receives the reviewers' reads."""
 
     HEADERS = ("Received", "Source", "Patient ID", "Patient name", "Study", "State",
-               "Probability")
+               "Probability", "PACS")
 
     def __init__(self, audit: AuditLog | None = None, parent: QObject | None = None):
         super().__init__(parent)
@@ -159,6 +172,18 @@ class WorklistModel(HeaderTableModel):
         self._changed(index)
         return index
 
+    def set_result(self, item) -> int | None:
+        """A result object's new state (an `intake.outbound.OutboundItem`); its row or None."""
+        index = self.find(item.ref, Path(item.source))
+        if index is None:
+            return None
+        row = self._rows[index]
+        row.results.pop("*", None)  # the log's summary gives way to the live states
+        row.results[item.sop_instance_uid] = item.state
+        row.results_detail = f"{item.kind.upper()}: {item.detail}" if item.detail else ""
+        self._changed(index)
+        return index
+
     def load(self, audit: AuditLog | None = None, limit: int | None = None) -> int:
         """List the studies the audit log knows (the newest `limit`); returns how many."""
         audit = audit or self.audit
@@ -166,7 +191,12 @@ class WorklistModel(HeaderTableModel):
         if limit is not None:
             records = records[-limit:]
         before = len(self._rows)
-        self._append([_from_record(r) for r in records])
+        results = audit.result_states()
+        rows = [_from_record(r) for r in records]
+        for row in rows:
+            if row.log_id in results:
+                row.results["*"] = results[row.log_id]
+        self._append(rows)
         return len(self._rows) - before
 
     def mark_reviewed(self, rows: list[int], read: str, reader: str | None = None) -> None:
@@ -214,6 +244,8 @@ class WorklistModel(HeaderTableModel):
             return row.study or row.path.name
         if column == STATE:
             return row.state_text()
+        if column == PACS:
+            return row.pacs_state
         # as the result panel writes it ('> 99 %', never '100.0 %')
         return percent(row.probability) if row.probability is not None else ""
 
@@ -225,6 +257,9 @@ class WorklistModel(HeaderTableModel):
             return self._text(row, column)
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{row.path}\nDouble-click to open it"
+            if column == PACS and row.pacs_state:
+                return (f"Results for the PACS (SR, heat-map image): {row.pacs_state}"
+                        f"{chr(10) + row.results_detail if row.results_detail else ''}")
             return f"{row.state_text()}\n{tip}" if column == STATE else tip
         if role == Qt.ItemDataRole.BackgroundRole:
             return QBrush(STATE_COLORS[row.state])
