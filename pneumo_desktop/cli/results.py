@@ -27,7 +27,7 @@ class DicomResultsWriter:
             objects = result_objects(
                 source, Finding.from_row(row, self.version),
                 item.image.pixels if pred is not None and item.image is not None else None,
-                pred.heatmap if pred is not None else None) if source is not None else []
+                pred.display_heatmap if pred is not None else None) if source is not None else []
             if objects:
                 self.written += len(write_results(self.folder, objects))
             else:

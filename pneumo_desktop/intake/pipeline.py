@@ -112,7 +112,7 @@ def predictor_scorer(predictor, heatmaps: bool = False) -> Scorer:
             row = csv_row(item, predictor.bundle.name, predictor.threshold, learned)
             pred = item.prediction
             if heatmaps and pred is not None and item.image is not None:
-                yield Outcome(row, version, item.image.pixels, pred.heatmap)
+                yield Outcome(row, version, item.image.pixels, pred.display_heatmap)
             else:
                 yield Outcome(row, version)
     return score

@@ -90,7 +90,8 @@ def banners(finding: Finding) -> tuple[list[Line], list[Line]]:
            (f"P {percent(finding.probability)}{threshold}", 80, WHITE)]
     bottom = [("DECISION SUPPORT ONLY", 90, YELLOW), ("NOT A DIAGNOSIS", 90, YELLOW),
               (f"AI: {finding.model}", 75, WHITE), (f"version {finding.model_version}", 34, GREY),
-              ("heat map: red = areas that raised the score", 30, GREY)]
+              ("heat map: one scale on every film, none if no area raised the score", 30,
+               GREY)]
     return top, bottom
 
 

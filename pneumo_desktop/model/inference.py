@@ -52,6 +52,14 @@ class Prediction:
         none (the relative view stays available on request)."""
         return self.heat_scale is None or self.heat_scale.shown(self.probability)
 
+    @property
+    def display_heatmap(self) -> np.ndarray | None:
+        """`heatmap` as every view shows it by default: all zero (uncoloured) below the
+        display rule; None when no map was computed."""
+        if self.heatmap is None or self.heatmap_shown:
+            return self.heatmap
+        return np.zeros_like(self.heatmap)
+
     def relative_heatmap(self, shape: tuple[int, int]) -> np.ndarray | None:
         """The per-film normalised map at `shape` (h, w): the view a user may ask for."""
         if self.evidence is None:

@@ -160,7 +160,7 @@ class StudyController(QObject):
         window.records.record("score_anyway", prediction.outside_use_note, path=result.path,
                               probability=prediction.probability,
                               threshold=prediction.threshold)
-        if window.batch_model.score_anyway(result.path):
+        if window.batch_model.score_anyway(result.path, prediction):
             window.batch_panel.update_summary()
         self._show_current()
         return True

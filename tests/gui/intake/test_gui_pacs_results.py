@@ -10,10 +10,10 @@ from conftest import write_dicom
 from pydicom.uid import DigitalXRayImageStorageForPresentation, generate_uid
 from PySide6.QtCore import QSettings
 
-from pneumo_desktop.gui.intake_dock import ReceivingDialog, receiving_config
-from pneumo_desktop.gui.receiver_controller import ReceiverController
+from pneumo_desktop.gui.intake.intake_dock import ReceivingDialog, receiving_config
+from pneumo_desktop.gui.intake.receiver_controller import ReceiverController
+from pneumo_desktop.gui.intake.worklist import PACS, WorklistModel
 from pneumo_desktop.gui.settings import AppSettings
-from pneumo_desktop.gui.worklist import PACS, WorklistModel
 from pneumo_desktop.imaging.image_io import load_xray
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 from pneumo_desktop.intake.audit_log import AuditLog
