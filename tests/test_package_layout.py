@@ -20,9 +20,11 @@ ALLOWED = {
     "evaluation": {"imaging", "model"},
     "training": {"imaging", "model", "evaluation"},
     "intake": {"imaging", "model", "evaluation"},
-    "compute": {"imaging", "model", "evaluation", "training", "intake"},
-    "gui": {"imaging", "model", "evaluation", "training", "intake", "compute"},
-    "cli": {"imaging", "model", "evaluation", "training", "intake", "compute", "gui"},
+    "monitoring": {"imaging", "model", "evaluation", "intake"},
+    "compute": {"imaging", "model", "evaluation", "training", "intake", "monitoring"},
+    "gui": {"imaging", "model", "evaluation", "training", "intake", "compute", "monitoring"},
+    "cli": {"imaging", "model", "evaluation", "training", "intake", "compute", "gui",
+            "monitoring"},
 }
 QT = ("PySide6", "shiboken6", "superqt", "matplotlib.backends.backend_qtagg")
 TENSORFLOW = ("tensorflow", "keras", "tf_keras")

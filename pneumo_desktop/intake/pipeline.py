@@ -48,6 +48,9 @@ class Outcome:
 
     row: dict[str, str]  # the `score` CSV row (scoring.CSV_COLUMNS)
     model_version: str = ""
+    logit: float | None = None  # the model's raw output, also for a refused study it scored
+    typicality: float | None = None  # the learned check's distance / cut-off
+    reason_code: str = ""  # the input check's refusal code
 
     @property
     def path(self) -> Path:
@@ -104,9 +107,19 @@ def predictor_scorer(predictor) -> Scorer:
     def score(paths: list[Path]) -> Iterable[Outcome]:
         learned = predictor.bundle.has_learned_check
         for item in predictor.score_files(paths):
-            yield Outcome(csv_row(item, predictor.bundle.name, predictor.threshold, learned),
-                          version)
+            yield outcome_of(item, predictor.bundle.name, predictor.threshold, learned, version)
     return score
+
+
+def outcome_of(item, model_name: str, threshold: float, learned: bool = True,
+               version: str = "") -> Outcome:
+    """The Outcome of a `ScoredFile`: its CSV row, and the logit, typicality and refusal code
+    the audit log keeps for monitoring."""
+    prediction = item.prediction or item.withheld
+    refusal = item.refusal
+    return Outcome(csv_row(item, model_name, threshold, learned), version,
+                   getattr(prediction, "logit", None), getattr(prediction, "typicality", None),
+                   refusal.code if refusal is not None else "")
 
 
 def failed_outcome(path: Path, reason: str) -> Outcome:
@@ -311,7 +324,8 @@ class IntakePipeline:
                 model=row["model"], model_version=outcome.model_version,
                 threshold=float(row["threshold"]) if row["threshold"] else None,
                 probability=outcome.probability, decision=outcome.decision,
-                input_check=row["input_check"], detail=outcome.reason)
+                input_check=row["input_check"], detail=outcome.reason, logit=outcome.logit,
+                typicality=outcome.typicality, reason_code=outcome.reason_code)
             if self.on_outcome:
                 try:
                     self.on_outcome(arrival, outcome)

@@ -30,6 +30,8 @@ class Prediction:
     threshold: float
     heatmap: np.ndarray | None = None  # float32 0..1 at the image's resolution
     refusal: Refusal | None = None
+    logit: float | None = None  # the model's raw output (drift monitoring)
+    typicality: float | None = None  # the learned check's distance / cut-off (None: no check)
 
     @property
     def label(self) -> str:
@@ -133,12 +135,13 @@ class Predictor:
     def predict_with_features(self, inputs: np.ndarray
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probabilities (N,), CAMs (N, h, w) and pooled features (N, C), one forward pass."""
-        probs, cams, pooled, _ = self._run(inputs)
+        probs, cams, pooled, _, _, _ = self._run(inputs)
         return probs, cams, pooled
 
     def _run(self, inputs: np.ndarray):
-        """Probabilities, CAMs, pooled features and the learned check's verdicts."""
-        probs, cams, pooled, verdicts = [], [], [], []
+        """Probabilities, CAMs, pooled features, the learned check's verdicts, the logits and
+        the typicality ratios (NaN without a learned check)."""
+        probs, cams, pooled, verdicts, raw, ratios = [], [], [], [], [], []
         for start in range(0, len(inputs), self.batch_size):
             chunk = inputs[start:start + self.batch_size]
             batch = np.zeros((self.batch_size, self.size, self.size, 1), np.float32)
@@ -147,18 +150,23 @@ class Predictor:
             features, logits = outputs[0], outputs[1]
             n = len(chunk)
             probs.append(sigmoid(logits[:n, 0]))
+            raw.append(np.asarray(logits[:n, 0], np.float64))
             cams.append(class_activation_maps(features[:n], self._cam_weights))
             pooled.append(features[:n].mean(axis=(1, 2)))
             if self._check_in_graph:
                 check = self.learned_check
                 ratio = np.sqrt(np.maximum(outputs[2][:n], 0.0)) / check.cutoff
                 verdicts.extend(check.verdicts(ratio, softmax(outputs[3][:n])))
+                ratios.append(np.asarray(ratio, np.float64))
             else:
                 verdicts.extend(self.learned_verdicts(pooled[-1]))
+                ratios.append(self.learned_check.typicality(pooled[-1]) if self.learned_check
+                              else np.full(n, np.nan))
         if not probs:
             return (np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32),
-                    [])
-        return np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts
+                    [], np.zeros(0), np.zeros(0))
+        return (np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts,
+                np.concatenate(raw), np.concatenate(ratios))
 
     def learned_verdicts(self, pooled: np.ndarray) -> list[Refusal | None]:
         """The learned check on pooled features; all None when the bundle has none."""
@@ -189,11 +197,12 @@ class Predictor:
     def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
                      shapes: list[tuple[int, int] | None]) -> list[Prediction]:
         """Score prepared inputs; each Prediction carries its input-check verdict."""
-        probs, cams, _, learned = self._run(np.stack(inputs))
+        probs, cams, _, learned, logits, ratios = self._run(np.stack(inputs))
         return [Prediction(float(p), self.threshold,
-                           resize_map(cam, shape) if shape else None, first or second)
-                for p, cam, first, second, shape in zip(probs, cams, pre, learned, shapes,
-                                                        strict=True)]
+                           resize_map(cam, shape) if shape else None, first or second,
+                           float(z), None if np.isnan(r) else float(r))
+                for p, cam, first, second, shape, z, r in zip(probs, cams, pre, learned, shapes,
+                                                              logits, ratios, strict=True)]
 
     @property
     def has_learned_check(self) -> bool:

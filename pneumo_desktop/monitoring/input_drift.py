@@ -1,0 +1,57 @@
+"""Input drift of the recent studies against the reference the active model's card carries
+(`evaluation.drift`): the window is the last N studies the model ran on (scored, or refused
+by its learned check after it ran), by the active model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from pneumo_desktop.evaluation.drift import STATISTIC, drift_figures
+from pneumo_desktop.intake.audit_log import StudyRecord
+
+#: the drift alert level (PSI) and the fewest studies a window needs: see docs/monitoring.md
+DRIFT_LEVEL = 0.25
+MIN_WINDOW = 50
+DEFAULT_WINDOW = 200
+
+
+def drift_window(studies: list[StudyRecord], window: int, model: str | None = None
+                 ) -> list[StudyRecord]:
+    """The last `window` studies with a logit (by `model` when given), oldest first."""
+    ran = [s for s in studies if s.logit is not None and (model is None or s.model == model)]
+    return ran[-window:] if window > 0 else ran
+
+
+def input_drift(studies: list[StudyRecord], reference: dict[str, Any] | None,
+                window: int = DEFAULT_WINDOW, model: str | None = None,
+                level: float = DRIFT_LEVEL) -> dict[str, Any]:
+    """{statistic, value, alert_level} and the figures behind them: each variable's PSI and
+    fitted prevalence, the window's size. `value` is None when the card has no reference or
+    the window has fewer than MIN_WINDOW studies (`reason` says which)."""
+    recent = drift_window(studies, window, model)
+    out: dict[str, Any] = {"statistic": STATISTIC, "value": None, "alert_level": level,
+                           "n": len(recent), "window": window, "by_variable": {},
+                           "reason": ""}
+    if not reference:
+        out["reason"] = "the model card has no reference distribution (pneumo-desktop reference)"
+        return out
+    if len(recent) < MIN_WINDOW:
+        out["reason"] = f"{len(recent)} studies in the window; drift needs {MIN_WINDOW}"
+        return out
+    logits = np.array([s.logit for s in recent], np.float64)
+    typicality = np.array([np.nan if s.typicality is None else s.typicality for s in recent])
+    figures = drift_figures(reference, logits, typicality)
+    out["by_variable"] = figures
+    if figures:
+        out["value"] = max(f["psi"] for f in figures.values())
+        out["worst"] = max(figures, key=lambda k: figures[k]["psi"])
+        out["quantiles"] = {"score": _quantiles(logits),
+                            "typicality": _quantiles(typicality)
+                            if np.isfinite(typicality).all() else {}}
+    return out
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    return {f"{q:.2f}": float(np.quantile(values, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)}
