@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
 CREATE INDEX IF NOT EXISTS events_event ON events(event);
+CREATE INDEX IF NOT EXISTS events_ref_event ON events(ref, event);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -250,21 +251,28 @@ class AuditLog:
         """Received studies with no outcome yet (in flight when the app stopped)."""
         return [s for s in self.studies() if not s.outcome]
 
-    def studies(self) -> list[StudyRecord]:
-        """Every received study, oldest first, with its latest outcome and latest read."""
+    def studies(self, since: str | None = None) -> list[StudyRecord]:
+        """Every received study (received at `since`, an ISO time or day, or later), oldest
+        first, with its latest outcome and latest read."""
         latest = "(SELECT MAX(e.id) FROM events e WHERE e.ref = r.id AND e.event IN ({}))"
+        text = "IFNULL({}, '')"
         sql = f"""
             SELECT r.id, r.time, r.source, r.path, r.sha256, r.sop_instance_uid,
-                   r.study_instance_uid,
-                   o.event AS outcome, o.probability, o.decision, o.threshold, o.model,
-                   o.detail, rd.decision AS read, rd.user AS reader, rd.time AS read_time,
-                   o.logit, o.typicality, o.reason_code
+                   r.study_instance_uid, {text.format("o.event")}, o.probability,
+                   {text.format("o.decision")}, o.threshold, {text.format("o.model")},
+                   {text.format("o.detail")}, {text.format("rd.decision")},
+                   {text.format("rd.user")}, {text.format("rd.time")},
+                   o.logit, o.typicality, {text.format("o.reason_code")}
             FROM events r
             LEFT JOIN events o ON o.id = {latest.format(", ".join("?" * len(OUTCOME_EVENTS)))}
             LEFT JOIN events rd ON rd.id = {latest.format("?")}
-            WHERE r.event = ? ORDER BY r.id"""
-        rows = self._all(sql, (*OUTCOME_EVENTS, READ, RECEIVED))
-        return [StudyRecord(**_blank_nulls(dict(row))) for row in rows]
+            WHERE r.event = ? {"AND r.time >= ?" if since else ""} ORDER BY r.id"""
+        params = (*OUTCOME_EVENTS, READ, RECEIVED, *([since] if since else []))
+        with self._lock:  # plain tuples: 80 000 studies in a fraction of the time of Rows
+            cursor = self._db.cursor()
+            cursor.row_factory = None
+            rows = cursor.execute(sql, params).fetchall()
+        return [StudyRecord(*row) for row in rows]
 
     def reviewed_studies(self, include_unsure: bool = False) -> list[StudyRecord]:
         """Studies a reviewer has read (latest read each): labels for site adaptation.

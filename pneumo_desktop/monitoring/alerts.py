@@ -40,6 +40,15 @@ class Alert:
     def text(self) -> str:
         return f"{self.message}: {self.action}"
 
+    @property
+    def key(self) -> str:
+        """What repeats of it share: the kind (and the figure, for agreement)."""
+        return _key(self.kind, self.message)
+
+
+def _key(kind: str, message: str) -> str:
+    return f"{kind}:{message.split(' ', 1)[0]}" if kind == "agreement" else kind
+
 
 def _pct(value: float) -> str:
     return f"{value * 100:.0f} %"
@@ -122,17 +131,17 @@ def calibration_alert(calibration: dict[str, Any]) -> Alert | None:
 
 def log_new_alerts(audit: AuditLog, alerts: list[Alert],
                    now: datetime | None = None) -> list[Alert]:
-    """Log each alert unless one of its kind was logged in the last REPEAT_AFTER (an alert
+    """Log each alert unless one like it (`Alert.key`) was logged in the last REPEAT_AFTER (an alert
     that holds is logged once a day, not at every refresh); returns those logged."""
     now = now or datetime.now(UTC)
     last: dict[str, datetime] = {}
     for event in audit.events(ALERT):
-        last[event["decision"]] = datetime.fromisoformat(event["time"])
+        last[_key(event["decision"], event["detail"])] = datetime.fromisoformat(event["time"])
     logged = []
     for alert in alerts:
-        if alert.kind in last and now - last[alert.kind] < REPEAT_AFTER:
+        if alert.key in last and now - last[alert.key] < REPEAT_AFTER:
             continue
         audit.log_alert(alert.kind, alert.message, alert.action)
-        last[alert.kind] = now
+        last[alert.key] = now
         logged.append(alert)
     return logged

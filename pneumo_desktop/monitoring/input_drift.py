@@ -1,6 +1,7 @@
 """Input drift of the recent studies against the reference the active model's card carries
-(`evaluation.drift`): the window is the last N studies the model ran on (scored, or refused
-by its learned check after it ran), by the active model."""
+(`evaluation.drift`): the window is the last N studies of the active model that it scored or
+that its learned check refused (a film refused for its DICOM tags or its pixels, a CT or an
+adult, says nothing about the films the model reads: the refusal figures count those)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,30 @@ from typing import Any
 import numpy as np
 
 from pneumo_desktop.evaluation.drift import STATISTIC, drift_figures
-from pneumo_desktop.intake.audit_log import StudyRecord
+from pneumo_desktop.intake.audit_log import SCORED, StudyRecord
 
 #: the drift alert level (PSI) and the fewest studies a window needs: see docs/monitoring.md
 DRIFT_LEVEL = 0.25
 MIN_WINDOW = 50
+#: a window of n films from the reference population has a PSI of about chi2(9) / n (ten
+#: bins); its 99.9th percentile, 27.88 / n, is the level for small windows (0.56 for 50)
+CHI2_9_999 = 27.88
+
+
+def alert_level(n: int, level: float = DRIFT_LEVEL) -> float:
+    """The PSI at which a window of `n` studies raises a drift alert: `level`, raised for
+    small windows above what chance alone gives one time in a thousand."""
+    return max(level, CHI2_9_999 / n) if n else level
 DEFAULT_WINDOW = 200
+#: refusal codes of the learned check (`model.input_check`): films the model itself looked at
+LEARNED_REFUSALS = frozenset({"atypical", "orientation", "inverted", "partial"})
 
 
 def drift_window(studies: list[StudyRecord], window: int, model: str | None = None
                  ) -> list[StudyRecord]:
     """The last `window` studies with a logit (by `model` when given), oldest first."""
-    ran = [s for s in studies if s.logit is not None and (model is None or s.model == model)]
+    ran = [s for s in studies if s.logit is not None and (model is None or s.model == model)
+           and (s.outcome == SCORED or s.reason_code in LEARNED_REFUSALS)]
     return ran[-window:] if window > 0 else ran
 
 
@@ -31,7 +44,8 @@ def input_drift(studies: list[StudyRecord], reference: dict[str, Any] | None,
     fitted prevalence, the window's size. `value` is None when the card has no reference or
     the window has fewer than MIN_WINDOW studies (`reason` says which)."""
     recent = drift_window(studies, window, model)
-    out: dict[str, Any] = {"statistic": STATISTIC, "value": None, "alert_level": level,
+    out: dict[str, Any] = {"statistic": STATISTIC, "value": None,
+                           "alert_level": alert_level(len(recent), level),
                            "n": len(recent), "window": window, "by_variable": {},
                            "reason": ""}
     if not reference:

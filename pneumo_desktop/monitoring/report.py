@@ -124,7 +124,8 @@ def monitor(audit: AuditLog, card: ModelCard | None, *, since: date | None = Non
             window: int = DEFAULT_WINDOW, log_alerts: bool = True) -> MonitorReport:
     """The report from the audit log; its alerts are logged (once a day while they hold)."""
     started = time.perf_counter()
-    report = build_report(audit.studies(), card, since=since, window=window)
+    studies = audit.studies(since.isoformat() if since else None)
+    report = build_report(studies, card, since=since, window=window)
     if log_alerts and report.alerts:
         rules.log_new_alerts(audit, report.alerts)
     report.seconds = time.perf_counter() - started
