@@ -52,7 +52,7 @@ def windows(reference: dict, scored: ScoredSplit, seed: int = 0) -> dict:
     """PSI of random windows of each size (no film twice in a window)."""
     rng = np.random.default_rng(seed)
     out = {}
-    for size in WINDOWS:
+    for size in [w for w in WINDOWS if w < len(scored.logits)]:
         values = np.array([psi(reference, scored, rng.choice(len(scored.logits), size,
                                                               replace=False))["value"]
                            for _ in range(DRAWS)])

@@ -92,8 +92,9 @@ def mixture_psi(values: np.ndarray, part: dict[str, Any]) -> tuple[float, float]
 
 def drift_figures(reference: dict[str, Any], logits: np.ndarray,
                   typicality: np.ndarray | None) -> dict[str, dict[str, float]]:
-    """{variable: {"psi", "prevalence"}} for the variables the reference and the window
-    both have (typicality needs finite values for every study)."""
+    """{variable: {"psi", "prevalence", "observed", "expected"}} for the variables the
+    reference and the window both have (typicality needs finite values for every study):
+    `observed` the window's share per reference bin, `expected` the fitted mix's."""
     out = {}
     for name, values in (("score", logits), ("typicality", typicality)):
         if name not in reference or values is None or not len(values):
@@ -101,6 +102,12 @@ def drift_figures(reference: dict[str, Any], logits: np.ndarray,
         values = np.asarray(values, np.float64)
         if not np.isfinite(values).all():
             continue
-        value, prevalence = mixture_psi(values, reference[name])
-        out[name] = {"psi": value, "prevalence": prevalence}
+        part = reference[name]
+        value, prevalence = mixture_psi(values, part)
+        observed = _fractions(values, np.asarray(part["edges"], np.float64))
+        expected = prevalence * np.asarray(part["pneumonia"]) \
+            + (1 - prevalence) * np.asarray(part["normal"])
+        out[name] = {"psi": value, "prevalence": prevalence,
+                     "observed": [float(x) for x in observed],
+                     "expected": [float(x) for x in expected]}
     return out

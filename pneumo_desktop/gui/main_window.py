@@ -34,6 +34,7 @@ from pneumo_desktop import __version__
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.batch_model import BatchTableModel
 from pneumo_desktop.gui.batch_panel import BatchPanel
+from pneumo_desktop.gui.monitoring.dock import attach_monitoring
 from pneumo_desktop.gui.report import ReportData
 from pneumo_desktop.gui.result_panel import (
     OUTSIDE_STYLE,
@@ -179,6 +180,7 @@ class MainWindow(QMainWindow):
 
         self.intake: IntakeDock | None = None  # built on first use (see ensure_intake)
         self.audit: AuditLog | None = None  # opened in a worker (see _open_audit_log)
+        self.monitoring = None  # the Monitoring dock, once the audit log is open
         self._audit_opening = True
         self._audit_queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
         self._after_audit: list[Callable[[], object]] = []  # waiting for the log: worklist...
@@ -207,6 +209,7 @@ class MainWindow(QMainWindow):
         for kind, detail, fields in queued:
             self._audit(kind, detail, **fields)
         self._run_after_audit()
+        attach_monitoring(self)
 
     @Slot(str)
     def _audit_failed(self, message: str) -> None:
@@ -267,6 +270,10 @@ class MainWindow(QMainWindow):
             dock.show()
             dock.raise_()
         self._when_audit_ready(show)
+
+    def show_monitoring(self) -> None:
+        """Show the Monitoring dock (once the audit log is open)."""
+        self._when_audit_ready(lambda: attach_monitoring(self, show=True))
 
     def edit_receiving(self) -> None:
         self._when_audit_ready(lambda: self.ensure_intake().edit_settings())
@@ -368,6 +375,9 @@ class MainWindow(QMainWindow):
             "Studies received from the X-ray machine, PACS or watched folder")
         self.receiving_action = a("receivingAction", "&Receiving studies…", self.edit_receiving,
                                   tip="DICOM receiver (AE title, port) and watched folder")
+        self.monitoring_action = a(
+            "monitoringAction", "&Monitoring", self.show_monitoring, ["Ctrl+M"],
+            "How the model is doing here: agreement with your reads, drift, alerts")
 
         self.heatmap_action.setChecked(self.settings.overlay_visible)
         self.result_panel.heatmap_toggle.setChecked(self.settings.overlay_visible)
@@ -388,7 +398,7 @@ class MainWindow(QMainWindow):
                      self.zoom_out_action, None, self.invert_action, self.reset_wl_action, None,
                      self.heatmap_action, self.more_opaque_action, self.less_opaque_action, None,
                      self.patient_action, self.batch_toggle_action,
-                     self.worklist_toggle_action):
+                     self.worklist_toggle_action, self.monitoring_action):
             if item is None:
                 view_menu.addSeparator()
             elif item:
@@ -1056,6 +1066,8 @@ class MainWindow(QMainWindow):
             self._batch.cancel()
         if self._report is not None:
             self._report.cancel()
+        if self.monitoring is not None:
+            self.monitoring.shutdown()
         if self.intake is not None:
             self.intake.shutdown()
             self.intake = None
