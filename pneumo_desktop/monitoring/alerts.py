@@ -121,8 +121,9 @@ def calibration_alert(calibration: dict[str, Any]) -> Alert | None:
     ece = calibration.get("ece")
     card = calibration.get("expected_ece")
     return Alert("calibration",
-                 f"studies shown at {_pct(lo)}–{_pct(hi)} (mean {_pct(worst['mean_probability'])}"
-                 f") were pneumonia {_pct(worst['observed'])} "
+                 f"studies shown at {_pct(lo)}–{_pct(hi)} (mean "
+                 f"{worst['mean_probability'] * 100:.1f} %) were pneumonia "
+                 f"{_pct(worst['observed'])} "
                  f"{_interval(worst['observed_ci95'])} of the time on {worst['n']} reads"
                  + (f"; calibration error {ece:.2f}" if ece is not None else "")
                  + (f" (the card's {card:.2f})" if card is not None else ""),

@@ -13,12 +13,13 @@ from pneumo_desktop.evaluation.drift import STATISTIC, drift_figures
 from pneumo_desktop.intake.audit_log import SCORED, StudyRecord
 
 #: the drift alert level (PSI) and the fewest studies a window needs: see docs/monitoring.md
-DRIFT_LEVEL = 0.25
+DRIFT_LEVEL = 0.10
 MIN_WINDOW = 50
-#: chance alone gives a window of n films of the home population a PSI of about chi2(9) / n
-#: (ten bins); measured, n x PSI stayed below 32 in 1 200 random windows of 50 to 200 films
-#: of the home test split: small windows alert from SMALL_WINDOW / n (0.80 for 50 films)
-SMALL_WINDOW = 40.0
+#: chance alone gives a window of n films of the home population a PSI of about chi2(4) / n
+#: (five bins); measured, n x PSI stayed at or below 15 in random windows of 50 to 200 films
+#: of the home test and validation splits: a window alerts from SMALL_WINDOW / n when that is
+#: above DRIFT_LEVEL (0.40 for 50 films, 0.17 for 120; 0.10 from 200)
+SMALL_WINDOW = 20.0
 
 
 def alert_level(n: int, level: float = DRIFT_LEVEL) -> float:

@@ -101,7 +101,7 @@ def test_calibration_alert():
            for i in range(100)]
     alert = alerts.calibration_alert(figures.calibration(bad, 0.01))
     assert alert.kind == "calibration"
-    assert alert.message.startswith("studies shown at 90 %–100 % (mean 97 %) were pneumonia "
+    assert alert.message.startswith("studies shown at 90 %–100 % (mean 97.0 %) were pneumonia "
                                     "41 % [0.32, 0.51] of the time on 100 reads")
     assert "(the card's 0.01)" in alert.message and "recalibrate" in alert.action
     few = [study(i, probability=0.97, read="normal") for i in range(19)]

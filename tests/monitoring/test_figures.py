@@ -114,10 +114,10 @@ def test_reference_section_and_recalibration():
     ref = reference_section(logits, np.abs(rng.normal(0.5, 0.1, 400)), labels, "test")
     assert (ref["n"], ref["n_pneumonia"], ref["n_normal"]) == (400, 300, 100)
     edges = ref["score"]["edges"]
-    assert len(edges) == 9
-    assert edges == pytest.approx(np.quantile(logits, np.linspace(0, 1, 11)[1:-1]).tolist())
+    assert len(edges) == 4
+    assert edges == pytest.approx(np.quantile(logits, np.linspace(0, 1, 6)[1:-1]).tolist())
     mixed = 0.75 * np.array(ref["score"]["pneumonia"]) + 0.25 * np.array(ref["score"]["normal"])
-    assert mixed == pytest.approx(np.full(10, 0.1), abs=0.01)  # deciles of the pooled films
+    assert mixed == pytest.approx(np.full(5, 0.2), abs=0.01)  # quintiles of the pooled films
     moved = recalibrated_reference(ref, 2.0, -1.0)
     assert moved["score"]["edges"] == pytest.approx([2 * e - 1 for e in edges])
     assert moved["score"]["pneumonia"] == ref["score"]["pneumonia"]

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop.monitoring.report import MonitorReport
 
+MIN_PLOTTED = 5  # reads a calibration band needs to be plotted (all are in the report)
 ALERT_STYLE = ("background:#fdecea; color:#611a15; border:1px solid #f5c2bd; "
                "border-radius:4px; padding:6px;")
 CLEAR_STYLE = ("background:#edf7ed; color:#1e4620; border:1px solid #c3e6c3; "
@@ -159,7 +160,7 @@ class MonitoringPage(QWidget):
 
     @staticmethod
     def _plot_calibration(axes, report: MonitorReport) -> None:
-        bands = report.calibration["bands"]
+        bands = [b for b in report.calibration["bands"] if b["n"] >= MIN_PLOTTED]
         axes.plot([0, 1], [0, 1], color="#bbbbbb", linewidth=1, label="calibrated")
         if bands:
             x = [b["mean_probability"] for b in bands]
@@ -167,7 +168,7 @@ class MonitoringPage(QWidget):
             low = [b["observed"] - b["observed_ci95"][0] for b in bands]
             high = [b["observed_ci95"][1] - b["observed"] for b in bands]
             axes.errorbar(x, y, yerr=[low, high], fmt="o", color="#e45756", markersize=4,
-                          capsize=2, label="your reads (95 %)")
+                          capsize=2, label=f"your reads (95 %; bands of {MIN_PLOTTED}+)")
         axes.set_xlim(0, 1)
         axes.set_ylim(0, 1)
         axes.set_xlabel("shown probability", fontsize=8)
@@ -178,7 +179,7 @@ class MonitoringPage(QWidget):
     @staticmethod
     def _plot_drift(axes, report: MonitorReport) -> None:
         figures = report.drift.get("by_variable") or {}
-        axes.set_title("Recent studies per reference decile", fontsize=9)
+        axes.set_title("Recent studies per reference quintile", fontsize=9)
         if not figures:
             axes.text(0.5, 0.5, report.drift.get("reason") or "no drift figures",
                       ha="center", va="center", fontsize=7, wrap=True,
@@ -193,6 +194,6 @@ class MonitoringPage(QWidget):
             axes.step(np.r_[x - width / 2, x[-1] + width / 2], np.r_[f["expected"],
                                                                      f["expected"][-1]],
                       where="post", color="#333333", linewidth=0.8)
-        axes.set_xlabel("reference decile bin (line: expected)", fontsize=8)
+        axes.set_xlabel("reference quintile bin (line: expected)", fontsize=8)
         axes.set_ylabel("share of the window", fontsize=8)
         axes.legend(fontsize=7, frameon=False)
