@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from conftest import write_dicom
 
 from pneumo_desktop.cli.main import main
@@ -145,6 +146,7 @@ def test_since_keeps_the_later_days(tmp_path):
     assert report.studies == 6 and report.since == "2026-02-01"
 
 
+@pytest.mark.slow
 def test_speed_on_200000_events(tmp_path):
     """Not a timed assertion: prints how long the monitor takes on 200 000 events."""
     path = tmp_path / "big.sqlite"

@@ -71,6 +71,7 @@ class MonitoringDock(QDockWidget):
         self._running: MonitorWorker | None = None
         self._again = False
         self._announced: set[str] = set()  # alerts already in the status bar and tray
+        self._closed = False
         self.page.refresh_button.clicked.connect(self.refresh)
         self.page.import_button.clicked.connect(self.choose_reads)
         self.page.recalibrate_button.clicked.connect(self.recalibrate)
@@ -87,6 +88,8 @@ class MonitoringDock(QDockWidget):
     @Slot()
     def refresh(self) -> None:
         """Recompute the report in a worker (once more after it if asked meanwhile)."""
+        if self._closed:
+            return
         if self._running is not None:
             self._again = True
             return
@@ -165,6 +168,8 @@ class MonitoringDock(QDockWidget):
         self.announced.emit(f"Now using the recalibrated model {Path(path).name}")
 
     def shutdown(self) -> None:
+        """No refresh from now on (the window closes, its audit log with it)."""
+        self._closed = True
         self.timer.stop()
 
 
