@@ -16,7 +16,7 @@ from pneumo_desktop.intake.audit_log import SCORED, StudyRecord
 DRIFT_LEVEL = 0.10
 MIN_WINDOW = 50
 #: chance alone gives a window of n films of the home population a PSI of about chi2(4) / n
-#: (five bins); measured, n x PSI stayed at or below 15 in random windows of 50 to 200 films
+#: (five bins); measured, n x PSI stayed below 16 in random windows of 50 to 200 films
 #: of the home test and validation splits: a window alerts from SMALL_WINDOW / n when that is
 #: above DRIFT_LEVEL (0.40 for 50 films, 0.17 for 120; 0.10 from 200)
 SMALL_WINDOW = 20.0
