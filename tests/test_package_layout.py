@@ -20,9 +20,11 @@ ALLOWED = {
     "evaluation": {"imaging", "model"},
     "training": {"imaging", "model", "evaluation"},
     "intake": {"imaging", "model", "evaluation"},
-    "compute": {"imaging", "model", "evaluation", "training", "intake"},
-    "gui": {"imaging", "model", "evaluation", "training", "intake", "compute"},
-    "cli": {"imaging", "model", "evaluation", "training", "intake", "compute", "gui"},
+    "monitoring": {"imaging", "model", "evaluation", "intake"},
+    "compute": {"imaging", "model", "evaluation", "training", "intake", "monitoring"},
+    "gui": {"imaging", "model", "evaluation", "training", "intake", "compute", "monitoring"},
+    "cli": {"imaging", "model", "evaluation", "training", "intake", "compute", "gui",
+            "monitoring"},
 }
 #: gui subpackage -> the gui subpackages it may import (every one may import the gui modules
 #: at the top of gui/, which import none of them, except the entry points in GUI_ENTRY_POINTS)
@@ -31,7 +33,8 @@ GUI_ALLOWED = {
     "batch": {"viewer"},
     "intake": set(),
     "wizard": set(),
-    "window": {"viewer", "batch", "intake", "wizard"},
+    "monitoring": set(),
+    "window": {"viewer", "batch", "intake", "wizard", "monitoring"},
 }
 GUI_ENTRY_POINTS = {"pneumo_desktop.gui.app", "pneumo_desktop.gui.screenshot"}
 QT = ("PySide6", "shiboken6", "superqt", "matplotlib.backends.backend_qtagg")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pneumo_desktop import __version__
+from pneumo_desktop.cli import monitoring
 from pneumo_desktop.cli.progress import ProgressBar
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -128,8 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
                                          "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
                                          "or train --init-from")
-    reads.add_argument("--out", required=True, help="new folder to write")
+    reads.add_argument("--out", help="new folder to write")
     reads.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    monitoring.add_reads_import(reads)
+    monitoring.add_parsers(sub)
 
     sub.add_parser("self-test", help="load the default model and score a synthetic image")
     gui = sub.add_parser("gui", help="start the desktop app")
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exc.code else EXIT_OK
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
                 "input-check": _input_check, "calibrate": _calibrate, "receive": _receive,
-                "reads": _reads,
+                "reads": _reads, "monitor": monitoring.monitor,
+                "reference": monitoring.reference,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.errors import PneumoError
 
@@ -293,9 +297,15 @@ def _input_check(args) -> int:
 
 
 def _reads(args) -> int:
-    """The reviewers' reads as a labelled folder."""
+    """The reviewers' reads as a labelled folder, or (`reads import CSV`) reads imported."""
     from pneumo_desktop.intake.audit_log import AuditLog
     from pneumo_desktop.intake.reads_export import export_reads
+
+    if args.action == "import":
+        return monitoring.reads_import(args)
+    if not args.out:
+        print("error: reads needs --out DIR (or: reads import CSV)", file=sys.stderr)
+        return EXIT_USAGE
 
     with AuditLog(args.audit_log) as audit:
         result = export_reads(audit, args.out)

@@ -242,6 +242,13 @@ def save_result(ctx: CallContext, result, folder: str) -> str:
     return str(bundle.path)
 
 
+def recalibrate_on_reads(ctx: CallContext, *args, **kwargs):
+    """"Recalibrate on my reads" (`compute.recalibration`)."""
+    from pneumo_desktop.compute.recalibration import recalibrate_on_reads as run
+
+    return run(ctx, _keep, *args, **kwargs)
+
+
 TASKS: dict[str, Any] = {
     "device": device,
     "load_model": load_model,
@@ -251,4 +258,5 @@ TASKS: dict[str, Any] = {
     "train": train,
     "calibrate": calibrate,
     "save_result": save_result,
+    "recalibrate_on_reads": recalibrate_on_reads,
 }

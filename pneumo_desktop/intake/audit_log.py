@@ -1,16 +1,21 @@
 """Append-only audit log (SQLite, WAL) of every study received, scored or refused, of user
-overrides and of reviewers' reads. Rows are never updated or deleted (triggers forbid it);
-`synchronous=FULL` makes each event durable when its call returns. Each event records the app
-version that wrote it (`app_version`; a log made before that column existed gets it when it is
-opened, its older events keep it empty)."""
+overrides, of reviewers' reads and of monitoring alerts. Rows are never updated or deleted
+(triggers forbid it); `synchronous=FULL` makes each event durable when its call returns. Each
+event records the app version that wrote it (`app_version`).
+
+A scored (or refused, once the model has run) study also records the model's raw `logit`, the
+learned input check's `typicality` and the refusal's `reason_code`: what input-drift
+monitoring needs. Logs made before these columns existed get them (empty) when opened."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import getpass
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,13 +35,18 @@ SCORE_ANYWAY, THRESHOLD_CHANGE, MODEL_SWITCH, READ = (
 RESULT_QUEUED, RESULT_WAITING, RESULT_SENT, RESULT_FAILED, RESULT_RETRY = (
     "result_queued", "result_waiting", "result_sent", "result_failed", "result_retry")
 RESULT_EVENTS = (RESULT_QUEUED, RESULT_WAITING, RESULT_SENT, RESULT_FAILED, RESULT_RETRY)
+ALERT = "alert"  # a monitoring alert: `decision` = its kind, `detail` = message and action
 OUTCOME_EVENTS = (SCORED, REFUSED, UNREADABLE)
 OVERRIDE_EVENTS = (SCORE_ANYWAY, THRESHOLD_CHANGE, MODEL_SWITCH)
 READS = ("pneumonia", "normal", "unsure")
 
 COLUMNS = ("id", "time", "event", "ref", "source", "path", "sha256", "sop_instance_uid",
            "study_instance_uid", "model", "model_version", "threshold", "probability",
-           "decision", "input_check", "detail", "user", "app_version")
+           "decision", "input_check", "detail", "user", "app_version", "logit", "typicality",
+           "reason_code")
+#: columns added after the first release: (name, SQL type); added to older logs when opened
+ADDED_COLUMNS = (("app_version", "TEXT NOT NULL DEFAULT ''"), ("logit", "REAL"),
+                 ("typicality", "REAL"), ("reason_code", "TEXT NOT NULL DEFAULT ''"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -62,6 +72,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
 CREATE INDEX IF NOT EXISTS events_event ON events(event);
+CREATE INDEX IF NOT EXISTS events_ref_event ON events(ref, event);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -103,6 +114,9 @@ class StudyRecord:
     read: str = ""  # pneumonia | normal | unsure | ''
     reader: str = ""
     read_time: str = ""
+    logit: float | None = None
+    typicality: float | None = None
+    reason_code: str = ""
 
 
 class AuditLog:
@@ -111,7 +125,7 @@ class AuditLog:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_audit_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entered by `append` inside `transaction`
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                        check_same_thread=False)
@@ -135,8 +149,7 @@ class AuditLog:
     def _add_missing_columns(self) -> None:
         """Columns added since a log was made (ALTER TABLE fires no trigger; the rows are
         left as they are, with the column's default)."""
-        added = {"app_version": "TEXT NOT NULL DEFAULT ''"}
-        for name, declaration in added.items():
+        for name, declaration in ADDED_COLUMNS:
             if name in self._column_names():
                 continue
             try:
@@ -159,6 +172,19 @@ class AuditLog:
         self.close()
 
     # -- writing ----------------------------------------------------------------------
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[AuditLog]:
+        """Events appended inside the block are written all together or not at all (an
+        exception rolls them back); other threads wait until the block ends."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def append(self, event: str, **fields: Any) -> int:
         """Append one event; returns its id. Unknown field names raise KeyError."""
         unknown = set(fields) - set(COLUMNS[3:])
@@ -182,14 +208,18 @@ class AuditLog:
     def log_outcome(self, ref: int | None, *, event: str, path: str | os.PathLike,
                     sha256: str = "", model: str = "", model_version: str = "",
                     threshold: float | None = None, probability: float | None = None,
-                    decision: str = "", input_check: str = "", detail: str = "") -> int:
-        """A study scored, refused by the input check, or unreadable (`event`)."""
+                    decision: str = "", input_check: str = "", detail: str = "",
+                    logit: float | None = None, typicality: float | None = None,
+                    reason_code: str = "") -> int:
+        """A study scored, refused by the input check, or unreadable (`event`); `logit` and
+        `typicality` when the model ran, `reason_code` the refusal's code."""
         if event not in OUTCOME_EVENTS:
             raise ValueError(f"outcome event must be one of {OUTCOME_EVENTS}, not {event!r}")
         return self.append(event, ref=ref, path=str(path), sha256=sha256, model=model,
                            model_version=model_version, threshold=threshold,
                            probability=probability, decision=decision,
-                           input_check=input_check, detail=detail)
+                           input_check=input_check, detail=detail, logit=logit,
+                           typicality=typicality, reason_code=reason_code)
 
     def log_override(self, kind: str, detail: str, *, ref: int | None = None,
                      path: str | os.PathLike = "", **fields: Any) -> int:
@@ -198,8 +228,10 @@ class AuditLog:
             raise ValueError(f"override must be one of {OVERRIDE_EVENTS}, not {kind!r}")
         return self.append(kind, ref=ref, path=str(path), detail=detail, **fields)
 
-    def log_read(self, ref: int, read: str, *, reader: str | None = None) -> int:
-        """A reviewer's own read of the received study `ref`."""
+    def log_read(self, ref: int, read: str, *, reader: str | None = None,
+                 detail: str = "") -> int:
+        """A reviewer's own read of the received study `ref` (`detail`: where it came from,
+        e.g. an imported reading list)."""
         if read not in READS:
             raise ValueError(f"read must be one of {READS}, not {read!r}")
         row = self._one("SELECT path, sha256 FROM events WHERE id = ? AND event = ?",
@@ -207,7 +239,11 @@ class AuditLog:
         if row is None:
             raise ValueError(f"no received study with id {ref}")
         return self.append(READ, ref=ref, path=row["path"], sha256=row["sha256"],
-                           decision=read, user=reader or _user())
+                           decision=read, detail=detail, user=reader or _user())
+
+    def log_alert(self, kind: str, message: str, action: str) -> int:
+        """A monitoring alert of `kind` (drift, refusals, agreement, calibration)."""
+        return self.append(ALERT, decision=kind, detail=f"{message} | action: {action}")
 
     # -- reading ----------------------------------------------------------------------
     def _one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
@@ -237,20 +273,28 @@ class AuditLog:
         """Received studies with no outcome yet (in flight when the app stopped)."""
         return [s for s in self.studies() if not s.outcome]
 
-    def studies(self) -> list[StudyRecord]:
-        """Every received study, oldest first, with its latest outcome and latest read."""
+    def studies(self, since: str | None = None) -> list[StudyRecord]:
+        """Every received study (received at `since`, an ISO time or day, or later), oldest
+        first, with its latest outcome and latest read."""
         latest = "(SELECT MAX(e.id) FROM events e WHERE e.ref = r.id AND e.event IN ({}))"
+        text = "IFNULL({}, '')"
         sql = f"""
             SELECT r.id, r.time, r.source, r.path, r.sha256, r.sop_instance_uid,
-                   r.study_instance_uid,
-                   o.event AS outcome, o.probability, o.decision, o.threshold, o.model,
-                   o.detail, rd.decision AS read, rd.user AS reader, rd.time AS read_time
+                   r.study_instance_uid, {text.format("o.event")}, o.probability,
+                   {text.format("o.decision")}, o.threshold, {text.format("o.model")},
+                   {text.format("o.detail")}, {text.format("rd.decision")},
+                   {text.format("rd.user")}, {text.format("rd.time")},
+                   o.logit, o.typicality, {text.format("o.reason_code")}
             FROM events r
             LEFT JOIN events o ON o.id = {latest.format(", ".join("?" * len(OUTCOME_EVENTS)))}
             LEFT JOIN events rd ON rd.id = {latest.format("?")}
-            WHERE r.event = ? ORDER BY r.id"""
-        rows = self._all(sql, (*OUTCOME_EVENTS, READ, RECEIVED))
-        return [StudyRecord(**_blank_nulls(dict(row))) for row in rows]
+            WHERE r.event = ? {"AND r.time >= ?" if since else ""} ORDER BY r.id"""
+        params = (*OUTCOME_EVENTS, READ, RECEIVED, *([since] if since else []))
+        with self._lock:  # plain tuples: 80 000 studies in a fraction of the time of Rows
+            cursor = self._db.cursor()
+            cursor.row_factory = None
+            rows = cursor.execute(sql, params).fetchall()
+        return [StudyRecord(*row) for row in rows]
 
     def result_states(self) -> dict[int, str]:
         """Per received study (its id) with result objects for the PACS: 'sent' (all sent),
@@ -294,4 +338,4 @@ def _blank_nulls(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: "" if v is None and k not in _NULLABLE else v for k, v in fields.items()}
 
 
-_NULLABLE = frozenset({"id", "ref", "threshold", "probability"})
+_NULLABLE = frozenset({"id", "ref", "threshold", "probability", "logit", "typicality"})

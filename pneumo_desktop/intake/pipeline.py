@@ -8,6 +8,7 @@ per path, in order (`predictor_scorer` wraps a `Predictor`; the GUI may score el
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -50,6 +51,9 @@ class Outcome:
 
     row: dict[str, str]  # the `score` CSV row (scoring.CSV_COLUMNS)
     model_version: str = ""
+    logit: float | None = None  # the model's raw output, also for a refused study it scored
+    typicality: float | None = None  # the learned check's distance / cut-off
+    reason_code: str = ""  # the input check's refusal code
     #: the film as scored (uint8, bone bright) and its heat map (0..1), when asked for
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -109,13 +113,26 @@ def predictor_scorer(predictor, heatmaps: bool = False) -> Scorer:
     def score(paths: list[Path]) -> Iterable[Outcome]:
         learned = predictor.bundle.has_learned_check
         for item in predictor.score_files(paths, heatmaps=heatmaps):
-            row = csv_row(item, predictor.bundle.name, predictor.threshold, learned)
+            outcome = outcome_of(item, predictor.bundle.name, predictor.threshold, learned,
+                                 version)
             pred = item.prediction
             if heatmaps and pred is not None and item.image is not None:
-                yield Outcome(row, version, item.image.pixels, pred.display_heatmap)
-            else:
-                yield Outcome(row, version)
+                outcome = dataclasses.replace(outcome, image=item.image.pixels,
+                                              heatmap=pred.display_heatmap)
+            yield outcome
     return score
+
+
+def outcome_of(item, model_name: str, threshold: float, learned: bool = True,
+               version: str = "") -> Outcome:
+    """The Outcome of a `ScoredFile`: its CSV row, and the logit, typicality and refusal code
+    the audit log keeps for monitoring."""
+    prediction = item.prediction or item.withheld
+    refusal = item.refusal
+    return Outcome(csv_row(item, model_name, threshold, learned), version,
+                   logit=getattr(prediction, "logit", None),
+                   typicality=getattr(prediction, "typicality", None),
+                   reason_code=refusal.code if refusal is not None else "")
 
 
 def failed_outcome(path: Path, reason: str) -> Outcome:
@@ -327,7 +344,8 @@ class IntakePipeline:
                 model=row["model"], model_version=outcome.model_version,
                 threshold=float(row["threshold"]) if row["threshold"] else None,
                 probability=outcome.probability, decision=outcome.decision,
-                input_check=row["input_check"], detail=outcome.reason)
+                input_check=row["input_check"], detail=outcome.reason, logit=outcome.logit,
+                typicality=outcome.typicality, reason_code=outcome.reason_code)
             if self.on_outcome:
                 try:
                     self.on_outcome(arrival, outcome)

@@ -49,6 +49,8 @@ class ModelCard:
     input_check: dict[str, Any] = field(default_factory=dict)  # {} = no learned check
     local: dict[str, Any] = field(default_factory=dict)  # figures on a clinic's own studies
     heatmap: dict[str, Any] = field(default_factory=dict)  # fixed heat-map scale ({}: relative)
+    # score and typicality distributions on the validation split (input-drift monitoring)
+    reference: dict[str, Any] = field(default_factory=dict)
     app_version: str = ""
     sha256: str = ""
     format_version: int = FORMAT_VERSION

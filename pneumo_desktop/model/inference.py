@@ -39,6 +39,8 @@ class Prediction:
     refusal: Refusal | None = None
     evidence: np.ndarray | None = None  # (h, w) class activation in logit units, low-res
     heat_scale: HeatScale | None = None  # the model's fixed scale; None: relative maps
+    logit: float | None = None  # the model's raw output (drift monitoring)
+    typicality: float | None = None  # the learned check's distance / cut-off (None: no check)
 
     @property
     def heatmap_is_relative(self) -> bool:
@@ -175,13 +177,13 @@ class Predictor:
     def predict_with_features(self, inputs: np.ndarray
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Probabilities (N,), relative CAMs (N, h, w) and pooled features (N, C), one pass."""
-        probs, evidence, pooled, _ = self._run(inputs)
+        probs, evidence, pooled, _, _, _ = self._run(inputs)
         return probs, relative_maps(evidence), pooled
 
     def _run(self, inputs: np.ndarray):
-        """Probabilities, evidence maps (logit units), pooled features and the learned
-        check's verdicts."""
-        probs, cams, pooled, verdicts = [], [], [], []
+        """Probabilities, evidence maps (logit units), pooled features, the learned check's
+        verdicts, the logits and the typicality ratios (NaN without a learned check)."""
+        probs, cams, pooled, verdicts, raw, ratios = [], [], [], [], [], []
         for start in range(0, len(inputs), self.batch_size):
             chunk = inputs[start:start + self.batch_size]
             batch = np.zeros((self.batch_size, self.size, self.size, 1), np.float32)
@@ -190,18 +192,23 @@ class Predictor:
             features, logits = outputs[0], outputs[1]
             n = len(chunk)
             probs.append(sigmoid(logits[:n, 0]))
+            raw.append(np.asarray(logits[:n, 0], np.float64))
             cams.append(evidence_maps(features[:n], self._cam_weights))
             pooled.append(features[:n].mean(axis=(1, 2)))
             if self._check_in_graph:
                 check = self.learned_check
                 ratio = np.sqrt(np.maximum(outputs[2][:n], 0.0)) / check.cutoff
+                ratios.append(np.asarray(ratio, np.float64))
                 verdicts.extend(check.verdicts(ratio, softmax(outputs[3][:n])))
             else:
+                ratios.append(self.learned_check.typicality(pooled[-1]) if self.learned_check
+                              else np.full(n, np.nan))
                 verdicts.extend(self.learned_verdicts(pooled[-1]))
         if not probs:
             return (np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32),
-                    [])
-        return np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts
+                    [], np.zeros(0), np.zeros(0))
+        return (np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts,
+                np.concatenate(raw), np.concatenate(ratios))
 
     def learned_verdicts(self, pooled: np.ndarray) -> list[Refusal | None]:
         """The learned check on pooled features; all None when the bundle has none."""
@@ -232,14 +239,14 @@ class Predictor:
     def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
                      shapes: list[tuple[int, int] | None]) -> list[Prediction]:
         """Score prepared inputs; each Prediction carries its input-check verdict."""
-        probs, evidence, _, learned = self._run(np.stack(inputs))
+        probs, evidence, _, learned, logits, ratios = self._run(np.stack(inputs))
         scale = self.heat_scale
         shown = absolute_maps(evidence, scale) if scale else relative_maps(evidence)
         return [Prediction(float(p), self.threshold,
                            resize_map(cam, shape) if shape else None, first or second,
-                           ev, scale)
-                for p, cam, ev, first, second, shape in zip(probs, shown, evidence, pre, learned,
-                                                            shapes, strict=True)]
+                           ev, scale, float(z), None if np.isnan(r) else float(r))
+                for p, cam, ev, first, second, shape, z, r in zip(
+                    probs, shown, evidence, pre, learned, shapes, logits, ratios, strict=True)]
 
     @property
     def has_learned_check(self) -> bool:

@@ -27,6 +27,7 @@ from pneumo_desktop.evaluation.datasets import (
     patient_split,
     scan_dataset,
 )
+from pneumo_desktop.evaluation.drift import reference_section
 from pneumo_desktop.imaging.preprocessing import DEFAULT_PREPROCESSING
 from pneumo_desktop.model import precision
 from pneumo_desktop.model.architectures import LOGIT_LAYER, merge_into_ensemble, parse_architecture
@@ -58,20 +59,25 @@ def scan_data(data_dir: str | Path, config: TrainConfig) -> DatasetScan:
     return scan
 
 
+def split_samples(scan: DatasetScan, config: TrainConfig) -> dict[str, list]:
+    """The run's patient split: train / val / test samples (a Kaggle layout keeps its own
+    test folder and re-splits the rest)."""
+    samples = scan.samples
+    if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
+        pool = [s for s in samples if s.split != "test"]
+        splits = patient_split(pool, config.val_fraction, 0.0, config.seed)
+        splits["test"] = [s for s in samples if s.split == "test"]
+        return splits
+    return patient_split(samples, config.val_fraction, config.test_fraction, config.seed)
+
+
 def prepare_data(data_dir: str | Path, config: TrainConfig,
                  callbacks: TrainingCallbacks | None = None,
                  preprocessing: dict | None = None) -> PreparedData:
     """Scan, split by patient and decode every image once at the input size."""
     callbacks = callbacks or TrainingCallbacks()
     scan = scan_data(data_dir, config)
-    samples = scan.samples
-    if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
-        # keep the folder's own test split; re-split the rest by patient
-        pool = [s for s in samples if s.split != "test"]
-        splits = patient_split(pool, config.val_fraction, 0.0, config.seed)
-        splits["test"] = [s for s in samples if s.split == "test"]
-    else:
-        splits = patient_split(samples, config.val_fraction, config.test_fraction, config.seed)
+    splits = split_samples(scan, config)
     if not splits["val"]:
         raise PneumoError("Too few patients for a validation split")
     callbacks.on_message(
@@ -81,14 +87,14 @@ def prepare_data(data_dir: str | Path, config: TrainConfig,
     caches, unreadable = {}, []
     total = sum(len(v) for v in splits.values())
     done_before = 0
-    for name, split_samples in splits.items():
-        if not split_samples:
+    for name, part in splits.items():
+        if not part:
             continue
         offset = done_before
         caches[name] = build_cache(
-            split_samples, config.image_size, spec,
+            part, config.image_size, spec,
             progress=lambda d, _t, o=offset: callbacks.on_cache_progress(o + d, total))
-        done_before += len(split_samples)
+        done_before += len(part)
         unreadable.extend(caches[name].unreadable)
     for _path, reason in unreadable:
         what = "not a frontal chest film" if "not scored: " in reason else "unreadable file"
@@ -553,6 +559,9 @@ def train(data_dir: str | Path, config: TrainConfig,
         card.training["test"] = summary(metrics.report(
             test.labels, metrics.sigmoid(predict_logits(model, test)), threshold))
     check = fit_input_check(model, data, config.seed, callbacks)
+    card.reference = reference_section(
+        logits, check.typicality(pooled_features(model, val.images)), val.labels,
+        "validation split (patient-level) of the training run")
     return TrainingResult(model, card, adapter.history, val.labels, scores, adapter.stopped,
                           check)
 

@@ -68,7 +68,7 @@ def _scorer(paths):
         image = load_xray(path)
         heat = np.zeros((8, 8), np.float32)
         heat[4, 3] = 1
-        outcomes.append(Outcome(row, "sha256:0123456789ab", image.pixels, heat))
+        outcomes.append(Outcome(row, "sha256:0123456789ab", image=image.pixels, heatmap=heat))
     return outcomes
 
 

@@ -110,6 +110,9 @@ def build_actions(window: MainWindow) -> None:
         "Studies received from the X-ray machine, PACS or watched folder")
     window.receiving_action = a("receivingAction", "&Receiving studies…", window.edit_receiving,
                                 tip="DICOM receiver (AE title, port) and watched folder")
+    window.monitoring_action = a(
+        "monitoringAction", "&Monitoring", window.show_monitoring, ["Ctrl+Shift+M"],
+        "How the model is doing here: agreement with your reads, drift, alerts")
 
     window.heatmap_action.setChecked(window.settings.overlay_visible)
     window.result_panel.heatmap_toggle.setChecked(window.settings.overlay_visible)
@@ -137,7 +140,7 @@ def build_menus(window: MainWindow) -> None:
         w.fit_action, w.actual_action, w.zoom_in_action, w.zoom_out_action, None,
         w.invert_action, w.reset_wl_action, None, w.heatmap_action, w.more_opaque_action,
         w.less_opaque_action, None, w.patient_action, w.batch_toggle_action,
-        w.worklist_toggle_action))
+        w.worklist_toggle_action, w.monitoring_action))
     _fill(menus.addMenu("&Study"), (
         w.next_action, w.previous_action, None, w.score_anyway_action, None, w.cancel_action))
     _fill(menus.addMenu("&Model"), (w.models_action, w.train_action, w.preferences_action))

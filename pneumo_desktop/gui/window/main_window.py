@@ -93,6 +93,7 @@ class MainWindow(QMainWindow):
         self._wizard: QWidget | None = None
 
         self._build_widgets()
+        self.monitoring = None  # the Monitoring dock, once the audit log is open
         self.records = RecordsController(self)  # opens the audit log in a worker
         self.models = ModelController(self)
         self.study = StudyController(self)
@@ -317,6 +318,10 @@ class MainWindow(QMainWindow):
 
     def edit_receiving(self) -> None:
         self.records.edit_receiving()
+
+    def show_monitoring(self) -> None:
+        """Show the Monitoring dock (Ctrl+Shift+M) once the audit log is open."""
+        self.records.show_monitoring()
 
     # ==== dialogs =========================================================================
     def choose_image(self) -> None:

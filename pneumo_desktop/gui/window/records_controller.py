@@ -11,6 +11,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.intake.audit_opener import AuditLogOpener
+from pneumo_desktop.gui.monitoring.dock import attach_monitoring
 
 if TYPE_CHECKING:
     from pneumo_desktop.gui.intake.intake_dock import IntakeDock
@@ -51,6 +52,7 @@ class RecordsController(QObject):
         actions, self._after = self._after, []
         for action in actions:
             action()
+        attach_monitoring(self.window)
 
     @Slot(str)
     def _failed(self, message: str) -> None:
@@ -113,8 +115,14 @@ class RecordsController(QObject):
     def edit_receiving(self) -> None:
         self.when_ready(lambda: self.ensure_intake().edit_settings())
 
+    def show_monitoring(self) -> None:
+        """Show the Monitoring dock (once the audit log is open)."""
+        self.when_ready(lambda: attach_monitoring(self.window, show=True))
+
     def shutdown(self) -> None:
-        """Stop the receiver and close the audit log."""
+        """Stop the receiver and monitoring, and close the audit log."""
+        if self.window.monitoring is not None:
+            self.window.monitoring.shutdown()
         if self.intake is not None:
             self.intake.shutdown()
             self.intake = None

@@ -65,8 +65,8 @@ def _scorer(paths):
         row = dict.fromkeys(CSV_COLUMNS, "")
         row.update(path=str(path), threshold="0.500000", model="fake", probability="0.800000",
                    prediction="PNEUMONIA", input_check="passed")
-        outcomes.append(Outcome(row, "sha256:fake", load_xray(path).pixels,
-                                np.ones((4, 4), np.float32)))
+        outcomes.append(Outcome(row, "sha256:fake", image=load_xray(path).pixels,
+                                heatmap=np.ones((4, 4), np.float32)))
     return outcomes
 
 
