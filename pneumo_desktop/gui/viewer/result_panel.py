@@ -173,14 +173,12 @@ def heatmap_legend_text(scale: HeatScale | None) -> tuple[str, str, str, str]:
     """(left end, right end, note, tooltip) of the heat-map legend for a model's scale."""
     if scale is None:
         return ("weakest on this film", "strongest on this film",
-                "This model has no fixed heat-map scale: colours are relative to each film's "
-                "own strongest area, so a weak trace can look red. They are not an outline of "
-                "disease.",
+                "Relative colours (this model has no fixed scale): a weak trace can look red. "
+                "Not an outline of disease.",
                 "Relative colours: red = this film's strongest evidence, however weak")
     return ("none", "strong",
-            "One scale for every film: the same colour means the same evidence for pneumonia. "
-            "Red is as strong as the strongest tenth of the areas on films the model flagged "
-            "where it was trained. Colours are not an outline of disease.",
+            "Same scale on every film: red = evidence as strong as on films flagged at the "
+            "training hospital. Not an outline of disease.",
             f"Fixed scale: red = {scale.red:.1f} (class activation in logit units, "
             f"{scale.source}); areas with no evidence for pneumonia stay uncoloured")
 
@@ -189,8 +187,8 @@ def heatmap_rule_text(prediction: Prediction) -> str:
     """Why a scored film shows no heat map ('' when it shows one)."""
     if prediction.heatmap_shown or prediction.heat_scale is None:
         return ""
-    return (f"No region raised the score (probability below "
-            f"{percent(prediction.heat_scale.show_from)}): no heat map is shown.")
+    return (f"No heat map: no region raised the score (below "
+            f"{percent(prediction.heat_scale.show_from)}).")
 
 
 class ResultPanel(QWidget):
@@ -320,12 +318,10 @@ class ResultPanel(QWidget):
         self.heatmap_rule = self._label("heatmapRule", "")
         self.heatmap_rule.hide()
         heat_layout.addWidget(self.heatmap_rule)
-        self.relative_toggle = QCheckBox("Show relative map (this film's own strongest area "
-                                         "in red)")
+        self.relative_toggle = QCheckBox("Show relative map")
         self.relative_toggle.setObjectName("relativeHeatmapToggle")
-        self.relative_toggle.setToolTip("Per-film view: colours are relative to this film's "
-                                        "own peak, so weak evidence looks strong. Not the "
-                                        "model's scale.")
+        self.relative_toggle.setToolTip("Per-film view: this film's own strongest area in "
+                                        "red, however weak; not the model's scale")
         self.relative_toggle.toggled.connect(self.relativeHeatmapRequested)
         heat_layout.addWidget(self.relative_toggle)
         layout.addWidget(heat)

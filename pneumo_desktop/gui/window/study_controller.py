@@ -135,6 +135,8 @@ class StudyController(QObject):
         window.viewer.set_banner(outside_use_text(prediction), OUTSIDE_STYLE)
         window.result_panel.show_prediction(prediction)
         mark = " — outside what the model was made for" if prediction.refusal else ""
+        if not prediction.heatmap_shown:
+            mark += " · no heat map: no region raised the score"
         window.statusBar().showMessage(f"{name}: probability {percent(prediction.probability)}"
                                        f"{mark}", 5000)
         window.imageScored.emit(str(result.path), prediction.probability)

@@ -40,12 +40,12 @@ def test_the_rule_hides_the_map_and_says_why(qtbot, tiny_bundle, tmp_path, show_
         win.open_image(path)
     rule = win.findChild(QLabel, "heatmapRule")
     relative = win.findChild(QCheckBox, "relativeHeatmapToggle")
-    assert win.findChild(QLabel, "heatmapNote").text().startswith("One scale for every film")
+    assert win.findChild(QLabel, "heatmapNote").text().startswith("Same scale on every film")
     if show_from == 0.0:  # every film gets its map on the fixed scale
         assert win.viewer.has_heatmap and not rule.isVisible()
         return
     assert not win.viewer.has_heatmap
-    assert rule.isVisible() and "No region raised the score" in rule.text()
+    assert rule.isVisible() and "no region raised the score" in rule.text()
     assert relative.isVisible()
     relative.setChecked(True)
     assert win.viewer.has_heatmap  # the per-film view, on request
