@@ -1,6 +1,8 @@
 """Append-only audit log (SQLite, WAL) of every study received, scored or refused, of user
-overrides and of reviewers' reads. Rows are never updated or deleted (triggers forbid it);
-`synchronous=FULL` makes each event durable when its call returns."""
+overrides and of reviewers' reads. Rows are never updated or deleted (triggers forbid it), and
+each carries a hash chained to the one before (`audit_chain`), so that an edit made around the
+triggers shows in `verify()`; `synchronous=FULL` makes each event durable when its call
+returns."""
 
 from __future__ import annotations
 
@@ -16,6 +18,15 @@ from typing import Any
 
 from pneumo_desktop.atomic import atomic_open
 from pneumo_desktop.errors import PneumoError
+from pneumo_desktop.intake.audit_chain import (
+    CHAIN_START,
+    GENESIS,
+    HASH,
+    ChainReport,
+    chain_hash,
+    stored_value,
+    verify_chain,
+)
 from pneumo_desktop.paths import user_data_dir
 
 #: what a row records
@@ -48,14 +59,17 @@ CREATE TABLE IF NOT EXISTS events (
     decision TEXT NOT NULL DEFAULT '',
     input_check TEXT NOT NULL DEFAULT '',
     detail TEXT NOT NULL DEFAULT '',
-    user TEXT NOT NULL DEFAULT ''
+    user TEXT NOT NULL DEFAULT '',
+    hash TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
 CREATE INDEX IF NOT EXISTS events_event ON events(event);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+_NO_UPDATE = """
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
@@ -121,6 +135,42 @@ class AuditLog:
             self._db.close()
             raise AuditLogError(f"audit log {self.path}: WAL mode unavailable ({mode})")
         self._db.executescript(_SCHEMA)
+        self._defaults = {row["name"]: "" if row["dflt_value"] == "''" else None
+                          for row in self._db.execute("PRAGMA table_info(events)")
+                          if row["name"] != HASH}  # a full row, to hash before inserting
+        self._add_chain()  # a log of an earlier version: once
+        self._db.execute(_NO_UPDATE)
+
+    def _add_chain(self) -> None:
+        """Give a log written before the hash chain its `hash` column, hash its events as they
+        stand now, in id order, and record where the chain starts (one transaction)."""
+        def has_hash() -> bool:
+            return any(row["name"] == HASH
+                       for row in self._db.execute("PRAGMA table_info(events)"))
+
+        if has_hash():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if not has_hash():  # another process may have upgraded it meanwhile
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {HASH} TEXT NOT NULL "
+                                 "DEFAULT ''")
+                self._db.execute("DROP TRIGGER IF EXISTS events_no_update")
+                previous, count = GENESIS, 0
+                for row in self._db.execute("SELECT * FROM events ORDER BY id").fetchall():
+                    previous = chain_hash(previous, dict(row))
+                    self._db.execute(f"UPDATE events SET {HASH} = ? WHERE id = ?",
+                                     (previous, row["id"]))
+                    count += 1
+                self._db.execute(_NO_UPDATE)
+                self._insert(CHAIN_START, {
+                    "detail": f"hash chain added: events 1 to {count} were written before it "
+                              f"and are hashed as they stood now; the chain protects every "
+                              f"event from now on"})
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -140,11 +190,30 @@ class AuditLog:
             raise KeyError(f"not audit-log columns: {sorted(unknown)}")
         fields = _blank_nulls(fields)
         fields.setdefault("user", _user())
-        names = ["time", "event", *fields]
-        sql = (f"INSERT INTO events ({', '.join(names)}) "
-               f"VALUES ({', '.join('?' for _ in names)})")
         with self._lock:
-            return self._db.execute(sql, [now_utc(), event, *fields.values()]).lastrowid
+            self._db.execute("BEGIN IMMEDIATE")  # the previous hash stays the last one
+            try:
+                event_id = self._insert(event, fields)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return event_id
+
+    def _insert(self, event: str, fields: dict[str, Any]) -> int:
+        """Insert one event chained to the last one (inside a write transaction)."""
+        last = self._db.execute(f"SELECT id, {HASH} FROM events ORDER BY id DESC "
+                                "LIMIT 1").fetchone()
+        given = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                                 ).fetchone()  # a deleted last event's id is not reused
+        event_id = max(last[0] if last else 0, given[0] if given else 0) + 1
+        row = dict(self._defaults)
+        row.update(fields, id=event_id, time=now_utc(), event=event)
+        row = {k: stored_value(k, v) for k, v in row.items()}
+        row[HASH] = chain_hash(last[1] if last else GENESIS, row)
+        self._db.execute(f"INSERT INTO events ({', '.join(row)}) "
+                         f"VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+        return event_id
 
     def log_received(self, *, source: str, path: str | os.PathLike, sha256: str,
                      sop_instance_uid: str = "", study_instance_uid: str = "") -> int:
@@ -183,6 +252,20 @@ class AuditLog:
                            decision=read, user=reader or _user())
 
     # -- reading ----------------------------------------------------------------------
+    def verify(self, expect: tuple[int, str] | None = None) -> ChainReport:
+        """Check every event against the hash chain (see `audit_chain.verify_chain`), on a
+        connection of its own: appends go on meanwhile (after the snapshot it reads)."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN")  # one snapshot for the rows and the id counter
+            given = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                               ).fetchone()
+            return verify_chain(db.execute("SELECT * FROM events ORDER BY id"),
+                                given[0] if given else 0, expect)
+        finally:
+            db.close()
+
     def _one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
             return self._db.execute(sql, params).fetchone()

@@ -20,6 +20,8 @@ from pneumo_desktop.intake.pipeline import (
     sha256_file,
 )
 from pneumo_desktop.intake.receiver import DEFAULT_AE_TITLE, DEFAULT_PORT, StorageReceiver
+from pneumo_desktop.intake.retention import RetentionTimer
+from pneumo_desktop.intake.tls import server_context
 from pneumo_desktop.intake.watch_folder import WatchFolder
 from pneumo_desktop.paths import user_data_dir
 
@@ -30,6 +32,8 @@ def default_receive_dir() -> Path:
     """Where the app stores received studies unless told otherwise."""
     return user_data_dir() / "received"
 RECOVERED_SOURCE = "DICOM (stored before a restart)"
+CONNECTION_REFUSED = "connection_refused"  # the audit event
+LOOPBACK, ALL_ADDRESSES = "127.0.0.1", ""  # listen addresses
 
 
 @dataclass
@@ -37,7 +41,7 @@ class ReceivingConfig:
     out_dir: Path  # stored instances, results.csv
     ae_title: str = DEFAULT_AE_TITLE
     port: int = DEFAULT_PORT  # 0: any free port
-    host: str = ""  # "" listens on every interface
+    host: str = ALL_ADDRESSES  # the listen address ("": every IPv4 interface)
     allowed_callers: list[str] = field(default_factory=list)  # empty: any calling AE
     watch: list[Path] = field(default_factory=list)
     receive: bool = True  # False: watched folders only
@@ -45,6 +49,16 @@ class ReceivingConfig:
     audit_path: Path | None = None  # default: the user's data folder
     batch_size: int = 16
     poll_s: float = 1.0
+    allowed_addresses: list[str] = field(default_factory=list)  # addresses/networks; empty: any
+    tls_cert: Path | None = None  # TLS when given (PEM), with tls_key
+    tls_key: Path | None = None
+    tls_ca: Path | None = None  # senders must show a certificate this CA signed
+    retention_days: float | None = None  # delete stored images after; None: keep
+
+    @property
+    def listen_address(self) -> str:
+        """The address listened on (`host`): '' for all IPv4 addresses."""
+        return self.host
 
 
 class ReceivingService:
@@ -57,9 +71,13 @@ class ReceivingService:
                  on_outcome: Callable[[Arrival, Outcome], None] | None = None):
         self.config = config
         self.out_dir = Path(config.out_dir).resolve()
+        tls = (server_context(config.tls_cert, config.tls_key, config.tls_ca)
+               if config.receive and config.tls_cert else None)
         self.receiver = StorageReceiver(
             self.out_dir, self._arrived, ae_title=config.ae_title, port=config.port,
-            host=config.host, allowed_callers=config.allowed_callers) if config.receive else None
+            host=config.host, allowed_callers=config.allowed_callers,
+            allowed_addresses=config.allowed_addresses, ssl_context=tls,
+            on_refused=self._refused) if config.receive else None
         self.audit = audit or AuditLog(config.audit_path)
         self._own_audit = audit is None
         self.on_arrival = on_arrival
@@ -69,10 +87,15 @@ class ReceivingService:
         self.watchers = [WatchFolder(folder, self._arrived, known=self.audit.has_sha256,
                                      state_file=self.out_dir / _state_name(folder),
                                      interval_s=config.poll_s) for folder in config.watch]
+        self.retention = (RetentionTimer(self.out_dir, config.retention_days, self.audit)
+                          if config.retention_days is not None else None)
 
     @property
     def port(self) -> int | None:
         return self.receiver.port if self.receiver else None
+
+    def _refused(self, address: str, reason: str) -> None:
+        self.audit.append(CONNECTION_REFUSED, source=address, detail=reason)
 
     def _arrived(self, arrival: Arrival) -> None:
         self.pipeline.submit(arrival)
@@ -90,6 +113,8 @@ class ReceivingService:
             self.receiver.start()
         for watcher in self.watchers:
             watcher.start()
+        if self.retention:
+            self.retention.start()
         return recovered
 
     def _stored_not_logged(self) -> list[Arrival]:
@@ -109,6 +134,8 @@ class ReceivingService:
             self.receiver.stop()
         for watcher in self.watchers:
             watcher.stop()
+        if self.retention:
+            self.retention.stop()
         left = self.pipeline.stop(timeout)
         if self.results:
             self.results.close()
