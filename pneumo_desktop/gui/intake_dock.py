@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.receiver_controller import ReceiverController
+from pneumo_desktop.gui.receiving_security import ReceivingSecurityBox
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.gui.worklist import WorklistModel, WorklistWidget
 from pneumo_desktop.intake.audit_log import AuditLog
@@ -42,7 +43,11 @@ def receiving_config(settings: AppSettings, out_dir: Path | None = None) -> Rece
     return ReceivingConfig(out_dir or default_receive_dir(), ae_title=settings.receive_ae_title,
                            port=settings.receive_port, allowed_callers=settings.receive_allowed,
                            watch=[Path(settings.watch_folder)] if settings.watch_folder else [],
-                           receive=settings.receive_dicom)
+                           receive=settings.receive_dicom, host=settings.receive_listen_address,
+                           allowed_addresses=settings.receive_allowed_addresses,
+                           retention_days=settings.retention_days or None,
+                           **{f"tls_{kind}": Path(f) for kind in ("cert", "key", "ca")
+                              if (f := settings.receive_tls_file(kind))})
 
 
 class ReceivingDialog(QDialog):
@@ -87,6 +92,8 @@ class ReceivingDialog(QDialog):
         form.addRow("Watched folder:", folder_row)
         form.addRow("Stored in:", QLabel(str(default_receive_dir())))
         layout.addLayout(form)
+        self.security = ReceivingSecurityBox(settings)
+        layout.addWidget(self.security)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -106,6 +113,7 @@ class ReceivingDialog(QDialog):
         s.receive_port = self.port_spin.value()
         s.receive_allowed = [t.strip() for t in self.allowed_edit.text().split(",") if t.strip()]
         s.watch_folder = self.folder_edit.text().strip()
+        self.security.save()
 
 
 class IntakeDock(QDockWidget):
@@ -212,7 +220,10 @@ class IntakeDock(QDockWidget):
         if running:
             parts = []
             if s.receive_dicom and self.receiver.port:
-                parts.append(f"DICOM as {s.receive_ae_title} on port {self.receiver.port}")
+                local = s.receive_listen_address == "127.0.0.1"
+                parts.append(f"DICOM as {s.receive_ae_title} on port {self.receiver.port}"
+                             f"{' over TLS' if s.receive_tls_file('cert') else ''}"
+                             f"{' (this computer only)' if local else ''}")
             if s.watch_folder:
                 parts.append(f"watching {Path(s.watch_folder).name}")
             self.status_label.setText("Receiving: " + (", ".join(parts) or "on"))

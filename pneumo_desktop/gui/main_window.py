@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
         self.intake: IntakeDock | None = None  # built on first use (see ensure_intake)
         self.audit: AuditLog | None = None  # opened in a worker (see _open_audit_log)
         self._audit_opening = True
+        self.audit_verification = ""  # what the check of the audit log's hash chain found
         self._audit_queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
         self._after_audit: list[Callable[[], object]] = []  # waiting for the log: worklist...
         self._open_audit_log()
@@ -194,6 +195,7 @@ class MainWindow(QMainWindow):
         opener = AuditLogOpener()
         opener.opened.connect(self._audit_opened)
         opener.failed.connect(self._audit_failed)
+        opener.verified.connect(self._audit_verified)
         self._pool.start(opener, "audit-log-opener")
 
     @Slot(object)
@@ -207,6 +209,19 @@ class MainWindow(QMainWindow):
         for kind, detail, fields in queued:
             self._audit(kind, detail, **fields)
         self._run_after_audit()
+
+    @Slot(bool, str)
+    def _audit_verified(self, intact: bool, text: str) -> None:
+        """The audit log's hash chain checked (in the opener's worker): say so."""
+        self.audit_verification = text
+        if intact:
+            self.statusBar().showMessage(text, 10000)
+            return
+        warning = QLabel(text)  # stays, beside the passing messages
+        warning.setObjectName("auditWarning")
+        warning.setStyleSheet("color: #c62828; font-weight: bold")
+        warning.setWordWrap(True)
+        self.statusBar().addPermanentWidget(warning, 1)
 
     @Slot(str)
     def _audit_failed(self, message: str) -> None:

@@ -107,3 +107,22 @@ class GuardedAssociationServer(ThreadedAssociationServer):
                 self.on_refused(host, reason)
             except Exception:
                 log.exception("reporting a refused connection failed")
+
+
+def local_addresses() -> list[str]:
+    """This computer's IPv4 addresses that others on the network may reach (best effort: the
+    host name's addresses and the one routed outwards; no packet is sent), loopback left out."""
+    found: set[str] = set()
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            found.add(str(info[4][0]))
+    except OSError:
+        pass
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 104))  # TEST-NET-1: a route is looked up, no traffic
+            found.add(probe.getsockname()[0])
+        except OSError:
+            pass
+    return sorted(a for a in found if not ipaddress.ip_address(a).is_loopback
+                  and not ipaddress.ip_address(a).is_unspecified)

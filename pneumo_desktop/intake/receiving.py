@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.intake.audit_log import AuditLog
 from pneumo_desktop.intake.pipeline import (
     Arrival,
@@ -71,6 +72,8 @@ class ReceivingService:
                  on_outcome: Callable[[Arrival, Outcome], None] | None = None):
         self.config = config
         self.out_dir = Path(config.out_dir).resolve()
+        if config.receive and (config.tls_key or config.tls_ca) and not config.tls_cert:
+            raise PneumoError("TLS needs the receiver's certificate besides its key and CA")
         tls = (server_context(config.tls_cert, config.tls_key, config.tls_ca)
                if config.receive and config.tls_cert else None)
         self.receiver = StorageReceiver(
