@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ CHAIN_START = "chain_start"  # the event an upgraded log records where its chain
 _INTEGERS = frozenset({"id", "ref"})
 _REALS = frozenset({"threshold", "probability"})
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_ENCODE_IN_ORDER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def stored_value(column: str, value: Any) -> Any:
@@ -73,34 +73,39 @@ class ChainReport:
         return f"TAMPERED at event {self.first_bad_id}: {self.problem}"
 
 
-def verify_chain(rows: Iterable[sqlite3.Row | dict[str, Any]], sequence: int = 0,
+def verify_chain(rows: Iterable[Sequence[Any]], names: Sequence[str], sequence: int = 0,
                  expect: tuple[int, str] | None = None) -> ChainReport:
-    """Check `rows` (every event, in id order) against their hashes.
+    """Check `rows` (every event in id order, as tuples: the values of the columns `names`, in
+    sorted order and without `hash`, then the hash) against their hashes.
 
     `sequence` is the highest id ever given (SQLite's AUTOINCREMENT counter): a larger one
     than the last event's id means events at the end were deleted. `expect` (id, hash): a head
     written down earlier, which must still be there (catches a recomputed chain)."""
+    names = list(names)
+    if names != sorted(names) or HASH in names:
+        raise ValueError("names: the columns but hash, sorted")
+    at_id = names.index("id")
     previous, last_id, count = GENESIS, 0, 0
     expect_seen = expect is None
-    for raw in rows:
-        row = dict(raw)
-        event_id = row["id"]
+    for values in rows:
+        event_id, stored = values[at_id], values[-1]
         if event_id != last_id + 1:
             problem = (f"comes after event {last_id}: events {last_id + 1} to {event_id - 1} "
                        "are missing" if event_id > last_id + 1
                        else f"comes after event {last_id}: out of order")
             return ChainReport(count, event_id, problem, last_id, previous)
-        if row.get(HASH) != chain_hash(previous, row):
+        body = _ENCODE_IN_ORDER(dict(zip(names, values, strict=False))).encode("utf-8")
+        if stored != hashlib.sha256(previous.encode("ascii") + b"\n" + body).hexdigest():
             problem = ("its hash does not match its contents and the events before it "
                        "(changed, inserted, moved, or an earlier event deleted)")
             return ChainReport(count, event_id, problem, last_id, previous)
         if expect is not None and event_id == expect[0]:
-            if row[HASH] != expect[1]:
+            if stored != expect[1]:
                 return ChainReport(count, event_id, "its hash is not the one written down "
                                    f"earlier ({expect[1]}): the chain was recomputed",
                                    last_id, previous)
             expect_seen = True
-        previous, last_id, count = row[HASH], event_id, count + 1
+        previous, last_id, count = stored, event_id, count + 1
     if sequence > last_id:
         return ChainReport(count, last_id + 1, f"events {last_id + 1} to {sequence} were "
                            "written and are gone (deleted at the end)", last_id, previous)
