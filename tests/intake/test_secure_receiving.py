@@ -5,6 +5,11 @@ in the audit log; a listed one stores)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pydicom
@@ -140,3 +145,49 @@ def test_allow_list_entries():
     assert address_allowed("203.0.113.9", [])  # no list: anyone
     with pytest.raises(PneumoError, match="not an IPv4 or IPv6"):
         parse_networks(["10.0.0.300"])
+
+
+def test_cli_receive_over_tls_with_an_allow_list(tmp_path, pki, tiny_bundle):
+    out, audit_path = tmp_path / "out", tmp_path / "audit.sqlite"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(repo), os.environ.get("PYTHONPATH", "")) if p)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pneumo_desktop", "receive", "--port", "0", "--out", str(out),
+         "--model", str(tiny_bundle), "--listen-address", "", "--audit-log", str(audit_path),
+         "--tls-cert", str(pki / "receiver.pem"), "--tls-key", str(pki / "receiver.key"),
+         "--tls-ca", str(pki / "ca.pem"), "--allow-address", "127.0.0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        banner = ""
+        while "receiving as" not in banner:
+            banner = proc.stderr.readline()
+            assert banner, "the receiver stopped before listening"
+        assert "listening on all addresses, TLS (CA-signed senders only); from 127.0.0.2 " \
+               "only" in banner
+        port = int(banner.split(" on port ")[1].split(",")[0])
+        tls = (client_context(pki / "ca.pem", pki / "modality.pem", pki / "modality.key"),
+               "localhost")
+        ds = _dataset(tmp_path)
+        with pytest.raises(AssertionError, match="association refused"):
+            send(port, [ds], host=HOST, tls_args=tls)  # from 127.0.0.1: not listed
+        with pytest.raises(AssertionError, match="association refused"):
+            send(port, [ds], host=HOST, bind_address=("127.0.0.2", 0))  # plain
+        assert send(port, [ds], host=HOST, tls_args=tls,
+                    bind_address=("127.0.0.2", 0)) == [SUCCESS]
+        deadline = time.monotonic() + 60
+        while not (out / "results.csv").is_file() or len(
+                (out / "results.csv").read_text().splitlines()) < 2:
+            assert time.monotonic() < deadline, "not scored"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert _stored(out) == [_target(out, ds)]
+    with AuditLog(audit_path) as log:
+        first, second = (e["detail"] for e in log.events(CONNECTION_REFUSED))
+        assert first == "address not in the allow-list"
+        assert second.startswith("TLS handshake failed")  # (WRONG_VERSION_NUMBER) here
+        assert log.verify().intact
