@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -94,6 +95,26 @@ def test_tls_without_a_ca_encrypts_for_any_sender(tmp_path, pki):
         # a sender trusting another CA does not talk to this receiver
         with pytest.raises(AssertionError, match="association refused"):
             send(receiver.port, [ds], tls_args=(client_context(pki / "other-ca.pem"), HOST))
+    finally:
+        receiver.stop()
+    assert _stored(out) == [_target(out, ds)]
+
+
+def test_a_silent_caller_does_not_hold_up_the_tls_port(tmp_path, pki):
+    """pynetdicom alone would do the handshake in its accepting thread: one connection that
+    sends nothing would stop every sender after it."""
+    got, out = [], tmp_path / "out"
+    receiver = StorageReceiver(out, got.append, port=0, host=HOST,
+                               ssl_context=server_context(pki / "receiver.pem",
+                                                          pki / "receiver.key", pki / "ca.pem"))
+    receiver.start()
+    ds = _dataset(tmp_path)
+    signed = client_context(pki / "ca.pem", pki / "modality.pem", pki / "modality.key")
+    try:
+        with socket.create_connection((HOST, receiver.port)):  # connects, says nothing
+            start = time.monotonic()
+            assert send(receiver.port, [ds], tls_args=(signed, "localhost")) == [SUCCESS]
+            assert time.monotonic() - start < 10
     finally:
         receiver.stop()
     assert _stored(out) == [_target(out, ds)]
