@@ -212,16 +212,17 @@ class MainWindow(QMainWindow):
 
     @Slot(bool, str)
     def _audit_verified(self, intact: bool, text: str) -> None:
-        """The audit log's hash chain checked (in the opener's worker): say so."""
+        """The audit log's hash chain checked (in the opener's worker): a lasting label in the
+        status bar says so (red when broken), beside the passing messages."""
         self.audit_verification = text
-        if intact:
-            self.statusBar().showMessage(text, 10000)
-            return
-        warning = QLabel(text)  # stays, beside the passing messages
-        warning.setObjectName("auditWarning")
-        warning.setStyleSheet("color: #c62828; font-weight: bold")
-        warning.setWordWrap(True)
-        self.statusBar().addPermanentWidget(warning, 1)
+        label = QLabel(text.split(":")[0] + (" ✓" if intact else ""))
+        label.setObjectName("auditStatus")
+        label.setToolTip(text)
+        if not intact:
+            label.setText(text)
+            label.setStyleSheet("color: #c62828; font-weight: bold")
+            label.setWordWrap(True)
+        self.statusBar().addPermanentWidget(label, 0 if intact else 1)
 
     @Slot(str)
     def _audit_failed(self, message: str) -> None:

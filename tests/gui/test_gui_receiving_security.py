@@ -72,6 +72,9 @@ def test_tls_receiving_in_the_app_and_the_audit_check_at_open(qtbot, tmp_path, t
     w = _open(qtbot, tmp_path, tiny_bundle, settings)
     try:
         assert w.audit_verification == "Audit log verified: 0 events, hash chain intact"
+        label = w.statusBar().findChild(QLabel, "auditStatus")
+        assert label.text() == "Audit log verified ✓" and label.isVisible()
+        assert label.toolTip() == w.audit_verification
         settings.receive_port = 0
         dock = w.ensure_intake()
         with qtbot.waitSignal(dock.runningChanged, timeout=10000):
@@ -99,8 +102,8 @@ def test_tls_receiving_in_the_app_and_the_audit_check_at_open(qtbot, tmp_path, t
     w = _open(qtbot, tmp_path, tiny_bundle, settings)
     try:
         assert w.audit_verification.startswith(f"Audit log check failed: event {bad}:")
-        warning = w.statusBar().findChild(QLabel, "auditWarning")
-        assert warning.text() == w.audit_verification and warning.isVisible()
+        label = w.statusBar().findChild(QLabel, "auditStatus")
+        assert label.text() == w.audit_verification and label.isVisible()
         assert w.audit is not None  # still opened: the worklist and overrides go on
     finally:
         w.shutdown()
