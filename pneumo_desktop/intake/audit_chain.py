@@ -1,6 +1,7 @@
 """The audit log's hash chain: each event's `hash` is SHA-256 over the previous event's hash and
-the event's canonical row (JSON, sorted keys, of every column but `hash`), so a changed,
-deleted, inserted or reordered event breaks the chain from that event on.
+the event's canonical row (JSON, sorted keys, of every column but `hash`; NULL columns left
+out, so a later version may add nullable columns without breaking the hashes of the events
+before), so a changed, deleted, inserted or reordered event breaks the chain from that event on.
 
 The chain shows tampering by someone who edits the file with sqlite3; someone who also
 recomputes every later hash is caught only against a head written down earlier (`verify_chain`
@@ -19,32 +20,44 @@ from typing import Any
 HASH = "hash"
 GENESIS = "0" * 64  # the "previous hash" of the first event
 CHAIN_START = "chain_start"  # the event an upgraded log records where its chain starts
-#: columns holding numbers (the rest hold text)
-_INTEGERS = frozenset({"id", "ref"})
-_REALS = frozenset({"threshold", "probability"})
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _ENCODE_IN_ORDER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def stored_value(column: str, value: Any) -> Any:
-    """`value` as SQLite will give it back for `column`, so it hashes the same before the
-    insert and after reading: text as str, `threshold`/`probability` as float (NaN as NULL),
-    `id`/`ref` as int."""
-    if column in _INTEGERS:
-        return None if value is None else int(value)
-    if column in _REALS:
-        if value is None:
-            return None
+def affinity(declared_type: str) -> str:
+    """SQLite's type affinity of a column declared `declared_type` (its rules, simplified):
+    'integer', 'text', 'real' or 'other'."""
+    declared = declared_type.upper()
+    if "INT" in declared:
+        return "integer"
+    if any(word in declared for word in ("CHAR", "CLOB", "TEXT")):
+        return "text"
+    if any(word in declared for word in ("REAL", "FLOA", "DOUB")):
+        return "real"
+    return "other"
+
+
+def stored_value(kind: str, value: Any) -> Any:
+    """`value` as SQLite gives it back from a column of affinity `kind`, so that it hashes the
+    same before the insert and after reading: text as str (None as ''), real as float (NaN,
+    which SQLite stores as NULL, as None), integer as int; others as they are."""
+    if value is None:
+        return "" if kind == "text" else None
+    if kind == "integer":
+        return int(value)
+    if kind == "real":
         value = float(value)
         return None if math.isnan(value) else value
-    return "" if value is None else str(value)
+    if kind == "text":
+        return str(value)
+    return value
 
 
 def canonical(row: dict[str, Any]) -> bytes:
-    """The bytes hashed for one event: JSON with sorted keys of every column but `hash`."""
-    if HASH in row:
-        row = {k: v for k, v in row.items() if k != HASH}
-    return _ENCODE(row).encode("utf-8")
+    """The bytes hashed for one event: JSON with sorted keys of every column but `hash` that
+    is not NULL (None)."""
+    return _ENCODE({k: v for k, v in row.items() if k != HASH and v is not None}
+                   ).encode("utf-8")
 
 
 def chain_hash(previous: str, row: dict[str, Any]) -> str:
@@ -94,7 +107,8 @@ def verify_chain(rows: Iterable[Sequence[Any]], names: Sequence[str], sequence: 
                        "are missing" if event_id > last_id + 1
                        else f"comes after event {last_id}: out of order")
             return ChainReport(count, event_id, problem, last_id, previous)
-        body = _ENCODE_IN_ORDER(dict(zip(names, values, strict=False))).encode("utf-8")
+        body = _ENCODE_IN_ORDER({name: value for name, value in zip(names, values, strict=False)
+                                 if value is not None}).encode("utf-8")
         if stored != hashlib.sha256(previous.encode("ascii") + b"\n" + body).hexdigest():
             problem = ("its hash does not match its contents and the events before it "
                        "(changed, inserted, moved, or an earlier event deleted)")

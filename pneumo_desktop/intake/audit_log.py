@@ -24,6 +24,7 @@ from pneumo_desktop.intake.audit_chain import (
     GENESIS,
     HASH,
     ChainReport,
+    affinity,
     chain_hash,
     stored_value,
     verify_chain,
@@ -139,9 +140,11 @@ class AuditLog:
             self._db.close()
             raise AuditLogError(f"audit log {self.path}: WAL mode unavailable ({mode})")
         self._db.executescript(_SCHEMA)
+        columns = [row for row in self._db.execute("PRAGMA table_info(events)")
+                   if row["name"] != HASH]  # a full row, to hash before inserting
         self._defaults = {row["name"]: "" if row["dflt_value"] == "''" else None
-                          for row in self._db.execute("PRAGMA table_info(events)")
-                          if row["name"] != HASH}  # a full row, to hash before inserting
+                          for row in columns}
+        self._kinds = {row["name"]: affinity(row["type"]) for row in columns}
         self._add_chain()  # a log of an earlier version: once
         self._db.execute(_NO_UPDATE)
 
@@ -210,7 +213,7 @@ class AuditLog:
         event_id = max(last_id or 0, given or 0) + 1  # a deleted last event's id is not reused
         row = dict(self._defaults)
         row.update(fields, id=event_id, time=now_utc(), event=event)
-        row = {k: stored_value(k, v) for k, v in row.items()}
+        row = {k: stored_value(self._kinds[k], v) for k, v in row.items()}
         row[HASH] = chain_hash(previous or GENESIS, row)
         self._db.execute(f"INSERT INTO events ({', '.join(row)}) "
                          f"VALUES ({', '.join('?' for _ in row)})", list(row.values()))

@@ -3,12 +3,13 @@ deleted once older than a number of days; results.csv and the audit log keep the
 the audit log records each purge with its counts. An image whose result still waits to be sent
 (`pending_sources`) or that is not scored yet is kept.
 
-The outbound queue's format (read here, written by whoever sends results): one JSON object per
-file in STORE/outbound/ (any name ending in .json; other files are ignored), for one result
-waiting to be sent, naming its source image by either or both of
+The outbound queue's format (issue 19's `intake/outbound.py`, read here): one JSON object per
+result object in STORE/outbound/<key>.json (other files, e.g. the `<key>.dicom` objects, are
+ignored), naming its source image by either or both of
     "source": the received file's path (absolute, or relative to STORE)
     "source_sop_instance_uid": its SOP Instance UID (found as STORE/*/<uid>.dcm)
-A state file is removed (or renamed away from .json) once its result is sent.
+and "state": "waiting" or "failed" keep the source (a failed one waits for the user), "sent"
+does not; a state file without "state" keeps it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 OUTBOUND = "outbound"
 PURGE = "purge"  # the audit event
 SOURCE_KEYS = ("source", "source_path")
-UID_KEYS = ("source_sop_instance_uid", "sop_instance_uid")
+UID_KEYS = ("source_sop_instance_uid",)  # ("sop_instance_uid" is the result object's own)
+DONE_STATES = frozenset({"sent"})
 DAY_S = 86400.0
 
 
@@ -52,6 +54,8 @@ def pending_sources(store: str | os.PathLike) -> set[Path]:
                                  "it can") from None
         if not isinstance(item, dict):
             raise PendingUnknown(f"{state} is not a JSON object: nothing is purged")
+        if item.get("state") in DONE_STATES:
+            continue
         for key in SOURCE_KEYS:
             if isinstance(item.get(key), str) and item[key]:
                 found.add((store / item[key]).resolve())

@@ -162,3 +162,20 @@ def test_a_log_of_version_1_is_upgraded_once(tmp_path, capsys):
     changed = _tampered(path, "UPDATE events SET probability = 0.1 WHERE id = 2")
     code, out = _verify(changed, capsys)
     assert code == 1 and "TAMPERED at event 2" in out
+
+
+def test_nullable_columns_a_later_version_adds_keep_the_chain_and_are_hashed(tmp_path):
+    path = tmp_path / "a.sqlite"
+    with AuditLog(path) as log:
+        _fill(log, 1)
+        log._db.execute("ALTER TABLE events ADD COLUMN station INTEGER")
+        log._db.execute("ALTER TABLE events ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+        assert log.verify().first_bad_id == 1  # a column with a value changes every row
+        log._db.execute("ALTER TABLE events DROP COLUMN note")
+        assert log.verify().intact  # NULL columns are left out of the canonical row
+    with AuditLog(path) as log:  # knows the new column from the table itself
+        log.log_override("model_switch", "a -> b")
+        assert log.verify().intact
+        log._db.execute("DROP TRIGGER events_no_update")
+        log._db.execute("UPDATE events SET station = 8 WHERE id = 3")
+        assert log.verify().first_bad_id == 3

@@ -80,9 +80,16 @@ def test_purge_deletes_old_images_keeps_rows_and_pending_ones(tmp_path, capsys):
         _age(f, 40)  # files[4] is recent
     outbound = store / OUTBOUND
     outbound.mkdir()
-    (outbound / "sr-1.json").write_text(json.dumps({"source": str(files[0]), "kind": "sr"}))
+    def state(source: Path, state: str, kind: str = "sr") -> str:  # as intake/outbound.py
+        return json.dumps({"key": f"{source.stem}.{kind}", "kind": kind, "source": str(source),
+                           "sop_instance_uid": "2.25.1", "state": state, "attempts": 1})
+
+    (outbound / "sr-1.json").write_text(state(files[0], "waiting"))
     (outbound / "sr-2.json").write_text(json.dumps(
-        {"source_sop_instance_uid": files[1].stem}))
+        {"source_sop_instance_uid": files[1].stem}))  # no state: kept
+    (outbound / "sc-2.json").write_text(state(files[1], "failed", "sc"))  # waits for the user
+    (outbound / "sr-3.json").write_text(state(files[2], "sent"))  # no longer holds it
+    (outbound / "sr-3.dicom").write_bytes(b"DICM")
     (outbound / "sr-3.json.part").write_text("{half")  # being written: not a state file
     assert pending_sources(store) == {files[0].resolve(), files[1].resolve()}
     results_before = (store / "results.csv").read_bytes()
