@@ -118,13 +118,41 @@ def _parser() -> argparse.ArgumentParser:
                          help="accept only these calling AE titles")
     receive.add_argument("--watch", action="append", default=[], metavar="FOLDER",
                          help="also score new files dropped into this folder")
-    receive.add_argument("--host", default="", help="address to listen on (default: all)")
+    receive.add_argument("--host", "--listen-address", dest="host", default="",
+                         help="address to listen on (default: all; 127.0.0.1: this computer "
+                              "only)")
     receive.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
     receive.add_argument("--send-results-to", metavar="AE@HOST:PORT",
                          help="send an SR per received radiograph and a heat-map Secondary "
                               "Capture per scored one to this PACS (queued on disk until sent)")
     receive.add_argument("--retry-failed", action="store_true",
                          help="send again the result objects the PACS refused earlier")
+    secure = receive.add_argument_group("security (see docs/security.md)")
+    secure.add_argument("--allow-address", nargs="+", action="extend", default=[],
+                        metavar="ADDR_OR_NETWORK", help="accept connections only from these "
+                        "IPv4/IPv6 addresses or networks (e.g. 10.0.0.5 10.0.1.0/24)")
+    secure.add_argument("--tls-cert", help="this receiver's certificate (PEM): DICOM over TLS")
+    secure.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    secure.add_argument("--tls-ca", help="CA certificate (PEM): accept only senders whose "
+                                         "certificate it signed")
+    secure.add_argument("--delete-after", type=float, metavar="DAYS",
+                        help="delete stored images older than DAYS (checked hourly; default: "
+                             "keep them)")
+
+    audit = sub.add_parser("audit", help="check the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the audit log's hash chain: exit 0 when "
+                                                 "intact, 1 naming the first bad event")
+    verify.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    verify.add_argument("--expect", metavar="ID:HASH",
+                        help="a chain head printed by an earlier verify: it must still be there")
+
+    purge = sub.add_parser("purge", help="delete received images older than a number of days "
+                                         "(results.csv and the audit log keep their rows)")
+    purge.add_argument("store", help="the receiver's folder (receive --out)")
+    purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                       help="delete images stored more than DAYS days ago (0: all)")
+    purge.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
 
     reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
                                          "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
@@ -152,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
                 "input-check": _input_check, "calibrate": _calibrate, "receive": _receive,
                 "reads": _reads, "monitor": monitoring.monitor,
-                "reference": monitoring.reference,
+                "reference": monitoring.reference, "audit": _audit, "purge": _purge,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.errors import PneumoError
 
@@ -313,6 +341,37 @@ def _reads(args) -> int:
     return EXIT_OK
 
 
+def _audit(args) -> int:
+    """`audit verify`: the hash chain intact (0) or the first bad event (1)."""
+    from pneumo_desktop.intake.audit_chain import parse_expect
+    from pneumo_desktop.intake.audit_log import AuditLog
+
+    try:
+        expect = parse_expect(args.expect) if args.expect else None
+    except ValueError as exc:
+        print(f"error: --expect: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = Path(args.audit_log) if args.audit_log else None
+    if path is not None and not path.is_file():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    with AuditLog(path) as audit:
+        report = audit.verify(expect)
+        print(f"{audit.path}: {report.summary()}")
+    return EXIT_OK if report.intact else EXIT_FAILURE
+
+
+def _purge(args) -> int:
+    """Delete old received images; the audit log records it."""
+    from pneumo_desktop.intake.audit_log import AuditLog
+    from pneumo_desktop.intake.retention import purge
+
+    with AuditLog(args.audit_log) as audit:
+        result = purge(args.store, args.older_than, audit)
+    print(f"{args.store}: {result.summary()}")
+    return EXIT_OK
+
+
 def _receive(args) -> int:
     """Store and score arriving studies until SIGINT/SIGTERM; then finish the study in flight."""
     import signal
@@ -327,17 +386,26 @@ def _receive(args) -> int:
         return EXIT_USAGE
     from pneumo_desktop.cli.results import result_line
     from pneumo_desktop.errors import PneumoError
-    from pneumo_desktop.intake.dicom_client import Destination
+    from pneumo_desktop.intake.results.dicom_client import Destination
 
     try:
         pacs = Destination.parse(args.send_results_to) if args.send_results_to else None
     except PneumoError as exc:
         print(f"error: --send-results-to: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_ca and not args.tls_cert):
+        print("error: TLS needs --tls-cert and --tls-key (and --tls-ca only with them)",
+              file=sys.stderr)
+        return EXIT_USAGE
     config = ReceivingConfig(Path(args.out), args.ae, args.port, args.host, args.allow,
                              [Path(w) for w in args.watch],
                              audit_path=Path(args.audit_log) if args.audit_log else None,
-                             send_results_to=pacs)
+                             send_results_to=pacs,
+                             allowed_addresses=args.allow_address,
+                             tls_cert=args.tls_cert and Path(args.tls_cert),
+                             tls_key=args.tls_key and Path(args.tls_key),
+                             tls_ca=args.tls_ca and Path(args.tls_ca),
+                             retention_days=args.delete_after)
     predictor = Predictor(_bundle(args.model))
     service = ReceivingService(config, predictor_scorer(predictor, heatmaps=pacs is not None),
                                on_outcome=lambda a, o: print(outcome_line(a, o), flush=True),
@@ -355,7 +423,10 @@ def _receive(args) -> int:
         service.stop()
         print(f"error: cannot start the receiver: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    tls = (", TLS" + (" (CA-signed senders only)" if args.tls_ca else "")) if args.tls_cert else ""
     print(f"receiving as {args.ae} on port {service.port}, storing in {service.out_dir}"
+          f"; listening on {args.host or 'all addresses'}{tls}"
+          f"{'; from ' + ' '.join(args.allow_address) + ' only' if args.allow_address else ''}"
           f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}"
           f"{f'; results to {pacs}' if pacs else ''}; audit log "
           f"{service.audit.path}; {len(recovered)} left from before; Ctrl-C stops",

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pneumo_desktop.intake.outbound import FAILED, SENT, OutboundItem
 from pneumo_desktop.intake.pipeline import model_version
-from pneumo_desktop.intake.result_objects import read_header, result_objects, write_results
-from pneumo_desktop.intake.results_dicom import Finding
+from pneumo_desktop.intake.results.outbound import FAILED, SENT, OutboundItem
+from pneumo_desktop.intake.results.result_objects import read_header, result_objects, write_results
+from pneumo_desktop.intake.results.results_dicom import Finding
 
 
 class DicomResultsWriter:

@@ -1,7 +1,9 @@
 """Append-only audit log (SQLite, WAL) of every study received, scored or refused, of user
 overrides, of reviewers' reads and of monitoring alerts. Rows are never updated or deleted
-(triggers forbid it); `synchronous=FULL` makes each event durable when its call returns. Each
-event records the app version that wrote it (`app_version`).
+(triggers forbid it), and each carries a hash chained to the one before (`audit_chain`), so that
+an edit made around the triggers shows in `verify()`; `synchronous=FULL` makes each event
+durable when its call returns. Each event records the app version that wrote it
+(`app_version`).
 
 A scored (or refused, once the model has run) study also records the model's raw `logit`, the
 learned input check's `typicality` and the refusal's `reason_code`: what input-drift
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import getpass
 import os
 import sqlite3
@@ -24,6 +27,16 @@ from typing import Any
 from pneumo_desktop import __version__
 from pneumo_desktop.atomic import atomic_open
 from pneumo_desktop.errors import PneumoError
+from pneumo_desktop.intake.audit_chain import (
+    CHAIN_START,
+    GENESIS,
+    HASH,
+    ChainReport,
+    affinity,
+    chain_hash,
+    stored_value,
+    verify_chain,
+)
 from pneumo_desktop.paths import user_data_dir
 
 #: what a row records
@@ -67,15 +80,21 @@ CREATE TABLE IF NOT EXISTS events (
     input_check TEXT NOT NULL DEFAULT '',
     detail TEXT NOT NULL DEFAULT '',
     user TEXT NOT NULL DEFAULT '',
-    app_version TEXT NOT NULL DEFAULT ''
+    app_version TEXT NOT NULL DEFAULT '',
+    hash TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS events_ref ON events(ref);
 CREATE INDEX IF NOT EXISTS events_sha256 ON events(sha256);
 CREATE INDEX IF NOT EXISTS events_event ON events(event);
 CREATE INDEX IF NOT EXISTS events_ref_event ON events(ref, event);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"""
+#: the last event's id and hash, and the highest id ever given
+_LAST = (f"SELECT e.id, e.{HASH}, (SELECT seq FROM sqlite_sequence WHERE name = 'events') "
+         "FROM (SELECT 1) LEFT JOIN (SELECT id, hash FROM events ORDER BY id DESC LIMIT 1) e")
+_NO_UPDATE = """
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
@@ -145,6 +164,45 @@ class AuditLog:
             raise AuditLogError(f"audit log {self.path}: WAL mode unavailable ({mode})")
         self._db.executescript(_SCHEMA)
         self._add_missing_columns()
+        columns = [row for row in self._db.execute("PRAGMA table_info(events)")
+                   if row["name"] != HASH]  # a full row, to hash before inserting
+        self._defaults = {row["name"]: "" if row["dflt_value"] == "''" else None
+                          for row in columns}
+        self._kinds = {row["name"]: affinity(row["type"]) for row in columns}
+        self._add_chain()  # a log of an earlier version: once
+        self._db.execute(_NO_UPDATE)
+
+    def _add_chain(self) -> None:
+        """Give a log written before the hash chain its `hash` column, hash its events as they
+        stand now, in id order, and record where the chain starts (one transaction)."""
+        def has_hash() -> bool:
+            return any(row["name"] == HASH
+                       for row in self._db.execute("PRAGMA table_info(events)"))
+
+        if has_hash():
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            if not has_hash():  # another process may have upgraded it meanwhile
+                self._db.execute(f"ALTER TABLE events ADD COLUMN {HASH} TEXT NOT NULL "
+                                 "DEFAULT ''")
+                self._db.execute("DROP TRIGGER IF EXISTS events_no_update")
+                previous, count = GENESIS, 0
+                for row in self._db.execute("SELECT * FROM events ORDER BY id").fetchall():
+                    previous = chain_hash(previous, dict(row))
+                    self._db.execute(f"UPDATE events SET {HASH} = ? WHERE id = ?",
+                                     (previous, row["id"]))
+                    count += 1
+                self._db.execute(_NO_UPDATE)
+                self._insert(CHAIN_START, {
+                    "detail": f"hash chain added: events 1 to {count} were written before it "
+                              f"and are hashed as they stood now; the chain protects every "
+                              f"event from now on", "user": _user(),
+                    "app_version": __version__})
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     def _add_missing_columns(self) -> None:
         """Columns added since a log was made (ALTER TABLE fires no trigger; the rows are
@@ -193,11 +251,29 @@ class AuditLog:
         fields = _blank_nulls(fields)
         fields.setdefault("user", _user())
         fields.setdefault("app_version", __version__)
-        names = ["time", "event", *fields]
-        sql = (f"INSERT INTO events ({', '.join(names)}) "
-               f"VALUES ({', '.join('?' for _ in names)})")
         with self._lock:
-            return self._db.execute(sql, [now_utc(), event, *fields.values()]).lastrowid
+            if self._db.in_transaction:  # inside `transaction()`: it commits
+                return self._insert(event, fields)
+            self._db.execute("BEGIN IMMEDIATE")  # the previous hash stays the last one
+            try:
+                event_id = self._insert(event, fields)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return event_id
+
+    def _insert(self, event: str, fields: dict[str, Any]) -> int:
+        """Insert one event chained to the last one (inside a write transaction)."""
+        last_id, previous, given = self._db.execute(_LAST).fetchone()
+        event_id = max(last_id or 0, given or 0) + 1  # a deleted last event's id is not reused
+        row = dict(self._defaults)
+        row.update(fields, id=event_id, time=now_utc(), event=event)
+        row = {k: stored_value(self._kinds[k], v) for k, v in row.items()}
+        row[HASH] = chain_hash(previous or GENESIS, row)
+        self._db.execute(f"INSERT INTO events ({', '.join(row)}) "
+                         f"VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+        return event_id
 
     def log_received(self, *, source: str, path: str | os.PathLike, sha256: str,
                      sop_instance_uid: str = "", study_instance_uid: str = "") -> int:
@@ -246,6 +322,22 @@ class AuditLog:
         return self.append(ALERT, decision=kind, detail=f"{message} | action: {action}")
 
     # -- reading ----------------------------------------------------------------------
+    def verify(self, expect: tuple[int, str] | None = None) -> ChainReport:
+        """Check every event against the hash chain (see `audit_chain.verify_chain`), on a
+        connection of its own: appends go on meanwhile (after the snapshot it reads)."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN")  # one snapshot for the rows and the id counter
+            given = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'"
+                               ).fetchone()
+            names = sorted(row[1] for row in db.execute("PRAGMA table_info(events)")
+                           if row[1] != HASH)
+            columns = ", ".join(f'"{name}"' for name in names)
+            rows = db.execute(f"SELECT {columns}, {HASH} FROM events ORDER BY id")
+            return verify_chain(rows, names, given[0] if given else 0, expect)
+        finally:
+            db.close()
+
     def _one(self, sql: str, params: tuple = ()) -> sqlite3.Row | None:
         with self._lock:
             return self._db.execute(sql, params).fetchone()
@@ -326,7 +418,9 @@ class AuditLog:
         return len(rows)
 
 
+@functools.cache
 def _user() -> str:
+    """The account running the app (looked up once: 90 us a call on Linux)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):

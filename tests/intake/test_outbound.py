@@ -19,13 +19,13 @@ from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.imaging.image_io import load_xray
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 from pneumo_desktop.intake.audit_log import RESULT_FAILED, RESULT_SENT, AuditLog
-from pneumo_desktop.intake.dicom_client import Destination, echo, store
-from pneumo_desktop.intake.outbound import FAILED, SENT, WAITING, OutboundQueue
 from pneumo_desktop.intake.pipeline import Outcome
 from pneumo_desktop.intake.receiver import SUCCESS
 from pneumo_desktop.intake.receiving import ReceivingConfig, ReceivingService
-from pneumo_desktop.intake.result_objects import read_header, result_objects
-from pneumo_desktop.intake.results_dicom import Finding
+from pneumo_desktop.intake.results.dicom_client import Destination, echo, store
+from pneumo_desktop.intake.results.outbound import FAILED, SENT, WAITING, OutboundQueue
+from pneumo_desktop.intake.results.result_objects import read_header, result_objects
+from pneumo_desktop.intake.results.results_dicom import Finding
 from pneumo_desktop.model.scoring import CSV_COLUMNS
 from tests.dciodvfy import our_errors
 from tests.dicom_sender import send

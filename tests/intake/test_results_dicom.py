@@ -11,10 +11,10 @@ from conftest import shared_data, write_dicom
 from pydicom.uid import DigitalXRayImageStorageForPresentation, generate_uid
 
 from pneumo_desktop.imaging.synthetic import synthetic_chest
-from pneumo_desktop.intake.result_objects import read_header, result_objects, write_results
-from pneumo_desktop.intake.result_sc import banners, render, text_block
-from pneumo_desktop.intake.result_sr import make_sr
-from pneumo_desktop.intake.results_dicom import DISCLAIMER, Finding
+from pneumo_desktop.intake.results.result_objects import read_header, result_objects, write_results
+from pneumo_desktop.intake.results.result_sc import banners, render, text_block
+from pneumo_desktop.intake.results.result_sr import make_sr
+from pneumo_desktop.intake.results.results_dicom import DISCLAIMER, Finding
 from tests.dciodvfy import our_errors
 
 SCORED = Finding("tiny-cnn", "sha256:0123456789ab", "passed", probability=0.873456,

@@ -16,6 +16,7 @@ class AuditLogOpener(Worker):
 
     opened = Signal(object)  # AuditLog
     failed = Signal(str)
+    verified = Signal(bool, str)  # hash chain intact, what to say (after `opened`)
 
     def __init__(self, path: str | Path | None = None):
         super().__init__()
@@ -32,4 +33,13 @@ class AuditLogOpener(Worker):
             self.failed.emit(str(exc))
         else:
             self.opened.emit(log)
+            try:
+                report = log.verify()  # on its own connection: the log is in use meanwhile
+            except (OSError, sqlite3.Error) as exc:
+                self.verified.emit(False, f"Audit log not verified: {exc}")
+            else:
+                self.verified.emit(report.intact, (
+                    f"Audit log verified: {report.events} events, hash chain intact"
+                    if report.intact else f"Audit log check failed: event "
+                    f"{report.first_bad_id}: {report.problem} (see docs/security.md)"))
 

@@ -30,12 +30,13 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.intake.receiver_controller import ReceiverController
+from pneumo_desktop.gui.intake.receiving_security import ReceivingSecurityBox
 from pneumo_desktop.gui.intake.worklist import WorklistModel, WorklistWidget
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.intake.audit_log import AuditLog
-from pneumo_desktop.intake.dicom_client import Destination
 from pneumo_desktop.intake.pipeline import Arrival, Outcome, predictor_scorer
 from pneumo_desktop.intake.receiving import ReceivingConfig, default_receive_dir
+from pneumo_desktop.intake.results.dicom_client import Destination
 
 WORKLIST_ROWS = 2000  # the most recent studies loaded from the log at start
 
@@ -54,7 +55,12 @@ def receiving_config(settings: AppSettings, out_dir: Path | None = None) -> Rece
                            port=settings.receive_port, allowed_callers=settings.receive_allowed,
                            watch=[Path(settings.watch_folder)] if settings.watch_folder else [],
                            receive=settings.receive_dicom,
-                           send_results_to=results_destination(settings))
+                           send_results_to=results_destination(settings),
+                           host=settings.receive_listen_address,
+                           allowed_addresses=settings.receive_allowed_addresses,
+                           retention_days=settings.retention_days or None,
+                           **{f"tls_{kind}": Path(f) for kind in ("cert", "key", "ca")
+                              if (f := settings.receive_tls_file(kind))})
 
 
 class ReceivingDialog(QDialog):
@@ -103,6 +109,8 @@ class ReceivingDialog(QDialog):
         form.addRow("Stored in:", QLabel(str(default_receive_dir())))
         layout.addLayout(form)
         layout.addWidget(self._pacs_box(settings))
+        self.security = ReceivingSecurityBox(settings)
+        layout.addWidget(self.security)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -160,7 +168,7 @@ class ReceivingDialog(QDialog):
 
     def test_connection(self) -> None:
         """C-ECHO the PACS on a thread; the answer shows beside the button."""
-        from pneumo_desktop.intake.dicom_client import echo
+        from pneumo_desktop.intake.results.dicom_client import echo
 
         try:
             pacs = self.destination()
@@ -204,6 +212,7 @@ class ReceivingDialog(QDialog):
         s.watch_folder = self.folder_edit.text().strip()
         pacs = self.destination()
         s.results_destination = str(pacs) if pacs else ""
+        self.security.save()
 
 
 class IntakeDock(QDockWidget):
@@ -327,7 +336,10 @@ class IntakeDock(QDockWidget):
         if running:
             parts = []
             if s.receive_dicom and self.receiver.port:
-                parts.append(f"DICOM as {s.receive_ae_title} on port {self.receiver.port}")
+                local = s.receive_listen_address == "127.0.0.1"
+                parts.append(f"DICOM as {s.receive_ae_title} on port {self.receiver.port}"
+                             f"{' over TLS' if s.receive_tls_file('cert') else ''}"
+                             f"{' (this computer only)' if local else ''}")
             if s.watch_folder:
                 parts.append(f"watching {Path(s.watch_folder).name}")
             self.status_label.setText("Receiving: " + (", ".join(parts) or "on"))

@@ -146,12 +146,16 @@ class RecalibrationDialog(QDialog):
         worker = RecalibrationWorker(self.audit_path, self.model, self.folder.name,
                                      self.process)
         worker.message.connect(self.status.setText)
-        worker.progress.connect(lambda done, total: (self.bar.setMaximum(total),
-                                                     self.bar.setValue(done)))
+        worker.progress.connect(self._progress)  # a slot of ours: queued to the GUI thread
         worker.done.connect(self.show_outcome)
         worker.failed.connect(self._failed)
         self.worker = worker
         self.pool.start(worker, "recalibrate-on-reads")
+
+    @Slot(int, int)
+    def _progress(self, done: int, total: int) -> None:
+        self.bar.setMaximum(total)
+        self.bar.setValue(done)
 
     @Slot(object)
     def show_outcome(self, outcome) -> None:

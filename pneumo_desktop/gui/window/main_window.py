@@ -319,6 +319,11 @@ class MainWindow(QMainWindow):
     def edit_receiving(self) -> None:
         self.records.edit_receiving()
 
+    @property
+    def audit_verification(self) -> str:
+        """What the check of the audit log's hash chain found ('' until it ran)."""
+        return self.records.verification
+
     def show_monitoring(self) -> None:
         """Show the Monitoring dock (Ctrl+Shift+M) once the audit log is open."""
         self.records.show_monitoring()

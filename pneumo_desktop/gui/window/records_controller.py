@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtWidgets import QLabel
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.intake.audit_opener import AuditLogOpener
@@ -32,11 +33,13 @@ class RecordsController(QObject):
         self.intake: IntakeDock | None = None  # built on first use (see ensure_intake)
         self.opening = True
         self.error = ""  # why the worklist and audit log are unavailable
+        self.verification = ""  # what the check of the audit log's hash chain found
         self._queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
         self._after: list[Callable[[], object]] = []  # waiting for the log: worklist...
         opener = AuditLogOpener()
         opener.opened.connect(self._opened)
         opener.failed.connect(self._failed)
+        opener.verified.connect(self._verified)
         window.pool.start(opener, "audit-log-opener")
 
     @Slot(object)
@@ -53,6 +56,20 @@ class RecordsController(QObject):
         for action in actions:
             action()
         attach_monitoring(self.window)
+
+    @Slot(bool, str)
+    def _verified(self, intact: bool, text: str) -> None:
+        """The audit log's hash chain checked (in the opener's worker): a lasting label in the
+        status bar says so (red when broken), beside the passing messages."""
+        self.verification = text
+        label = QLabel(text.split(":")[0] + (" ✓" if intact else ""))
+        label.setObjectName("auditStatus")
+        label.setToolTip(text)
+        if not intact:
+            label.setText(text)
+            label.setStyleSheet("color: #c62828; font-weight: bold")
+            label.setWordWrap(True)
+        self.window.statusBar().addPermanentWidget(label, 0 if intact else 1)
 
     @Slot(str)
     def _failed(self, message: str) -> None:

@@ -36,9 +36,9 @@ from pneumo_desktop.intake.audit_log import (
     AuditLog,
     now_utc,
 )
-from pneumo_desktop.intake.dicom_client import DEFAULT_CALLING_AE, Destination, store
-from pneumo_desktop.intake.result_objects import encode, kind_of
-from pneumo_desktop.intake.results_dicom import derived_uid
+from pneumo_desktop.intake.results.dicom_client import DEFAULT_CALLING_AE, Destination, store
+from pneumo_desktop.intake.results.result_objects import encode, kind_of
+from pneumo_desktop.intake.results.results_dicom import derived_uid
 
 log = logging.getLogger(__name__)
 

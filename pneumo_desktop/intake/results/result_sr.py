@@ -16,7 +16,7 @@ import highdicom as hd
 from pydicom import Dataset
 from pydicom.sr.codedict import codes
 
-from pneumo_desktop.intake.results_dicom import (
+from pneumo_desktop.intake.results.results_dicom import (
     DISCLAIMER,
     LOCAL_SCHEME,
     MANUFACTURER,

@@ -14,7 +14,7 @@ from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from pneumo_desktop.evaluation.figures_source import percent
-from pneumo_desktop.intake.results_dicom import (
+from pneumo_desktop.intake.results.results_dicom import (
     MANUFACTURER,
     SC_SERIES,
     SC_SERIES_NUMBER,

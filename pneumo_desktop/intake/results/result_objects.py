@@ -11,7 +11,7 @@ from pydicom import Dataset
 
 from pneumo_desktop.atomic import atomic_write_bytes
 from pneumo_desktop.imaging.image_io import sniff_format
-from pneumo_desktop.intake.results_dicom import Finding, has_study
+from pneumo_desktop.intake.results.results_dicom import Finding, has_study
 
 
 def read_header(path: str | Path) -> Dataset | None:
@@ -30,8 +30,8 @@ def read_header(path: str | Path) -> Dataset | None:
 def result_objects(source: Dataset, finding: Finding, gray: np.ndarray | None = None,
                    heatmap: np.ndarray | None = None) -> list[Dataset]:
     """[SR] or [SR, SC] for `source` ([] when it has no study and instance UID)."""
-    from pneumo_desktop.intake.result_sc import make_sc
-    from pneumo_desktop.intake.result_sr import make_sr
+    from pneumo_desktop.intake.results.result_sc import make_sc
+    from pneumo_desktop.intake.results.result_sr import make_sr
 
     if not has_study(source):
         return []
@@ -57,7 +57,7 @@ def write_results(folder: str | Path, objects: list[Dataset]) -> list[Path]:
     """Each object as `<folder>/<StudyInstanceUID>/<SOPInstanceUID>.dcm` (atomically; a study
     UID that is no UID, so no safe folder name, is replaced by a hash of it)."""
     from pneumo_desktop.intake.receiver import is_uid
-    from pneumo_desktop.intake.results_dicom import derived_uid
+    from pneumo_desktop.intake.results.results_dicom import derived_uid
 
     written = []
     for ds in objects:
