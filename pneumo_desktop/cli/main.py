@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--no-input-check", action="store_true",
                        help="score every image, also those the input check refuses (they are "
                             "marked 'scored anyway' in the input_check column)")
+    _engine_option(score)
 
     train = sub.add_parser("train", help="train or fine-tune a model on a labelled folder")
     train.add_argument("data", help="folder with NORMAL/ and PNEUMONIA/ (or train/val/test/...)")
@@ -116,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="also score new files dropped into this folder")
     receive.add_argument("--host", default="", help="address to listen on (default: all)")
     receive.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    _engine_option(receive)
 
     reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
                                          "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
@@ -123,10 +125,23 @@ def _parser() -> argparse.ArgumentParser:
     reads.add_argument("--out", required=True, help="new folder to write")
     reads.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
 
-    sub.add_parser("self-test", help="load the default model and score a synthetic image")
+    _engine_option(sub.add_parser("self-test",
+                                  help="load the default model and score a synthetic image"))
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
     return parser
+
+
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("litert", "tensorflow"), default=None,
+                        help="what runs the model: LiteRT (default; starts in a fraction of a "
+                             "second) or TensorFlow (the training runtime)")
+
+
+def _say_engine(predictor) -> None:
+    """Say on stderr when scoring does not run on the bundle's own .tflite."""
+    if predictor.engine != "litert" or not predictor.bundle.has_tflite:
+        print(f"engine: {predictor.engine_note}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,7 +201,8 @@ def _score(args) -> int:
     from pneumo_desktop.model.scoring import score_to_csv
 
     predictor = Predictor(bundle, batch_size=args.batch_size, threshold=args.threshold,
-                          input_check=not args.no_input_check)
+                          input_check=not args.no_input_check, engine=args.engine)
+    _say_engine(predictor)
     if not bundle.has_learned_check:
         print(f"warning: {bundle.name} has no learned input check; only DICOM tags and pixels "
               "are checked", file=sys.stderr)
@@ -301,7 +317,8 @@ def _receive(args) -> int:
     config = ReceivingConfig(Path(args.out), args.ae, args.port, args.host, args.allow,
                              [Path(w) for w in args.watch],
                              audit_path=Path(args.audit_log) if args.audit_log else None)
-    predictor = Predictor(_bundle(args.model))
+    predictor = Predictor(_bundle(args.model), engine=args.engine)
+    _say_engine(predictor)
     service = ReceivingService(config, predictor_scorer(predictor),
                                on_outcome=lambda a, o: print(outcome_line(a, o), flush=True))
     stop = threading.Event()
@@ -325,10 +342,10 @@ def _receive(args) -> int:
     return EXIT_OK
 
 
-def _self_test(_args) -> int:
+def _self_test(args) -> int:
     from pneumo_desktop.cli.self_test import run_self_test
 
-    return EXIT_OK if run_self_test(print) else EXIT_FAILURE
+    return EXIT_OK if run_self_test(print, engine=args.engine) else EXIT_FAILURE
 
 
 def _gui(paths: list[str] | None = None) -> int:
