@@ -8,8 +8,10 @@ Cold: each run starts, in turn, `python -c "import numpy, cv2, pydicom"` and
 `pneumo-desktop score FILM --heatmaps DIR --engine E` for both engines (wall clock, peak RSS
 of that process); medians over the runs, and each engine's ratio to the import baseline.
 Steady: one process per engine loads the model, then times (a) the forward pass with heat maps
-and the learned input check on inputs decoded beforehand, batch 16, and (b) `score_files` over
-the folder (decoding included, as `score` does); it reports its own peak RSS.
+and the learned input check on inputs decoded beforehand, batch 16 (wall clock, and CPU time per
+image, which other work on the cores disturbs less), and (b) `score_files` over the folder
+(decoding included, as `score` does) against decoding alone in the same thread pool (the limit
+the pipeline approaches); it reports its own peak RSS.
 The machine's load average is printed before and after: other work on the cores slows both.
 """
 
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,14 +108,20 @@ def steady_worker(engine: str, images: Path, limit: int, model: str | None) -> d
     inputs = np.stack([prepare(load_xray(p, min_side=size).pixels, size, bundle.card.preprocessing)
                        for p in paths])
     predictor.predict_with_features(inputs[:16])  # warm
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     predictor._run(inputs)
     model_rate = len(inputs) / (time.perf_counter() - started)
+    model_cpu_ms = 1000 * (time.process_time() - cpu) / len(inputs)
+    with ThreadPoolExecutor(predictor.decode_workers) as pool:  # as score_files decodes
+        started = time.perf_counter()
+        decoded = sum(1 for _ in pool.map(predictor.model_input, paths))
+        decode_rate = decoded / (time.perf_counter() - started)
     started = time.perf_counter()
     scored = sum(1 for _ in predictor.score_files(paths))
     files_rate = scored / (time.perf_counter() - started)
     return {"engine": predictor.engine, "model_load_s": load_s, "n": len(paths),
-            "model_images_per_s": model_rate, "score_files_images_per_s": files_rate,
+            "model_images_per_s": model_rate, "model_cpu_ms_per_image": model_cpu_ms,
+            "decode_only_images_per_s": decode_rate, "score_files_images_per_s": files_rate,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -155,8 +164,10 @@ def main() -> None:
         print(f"{engine:>10}: one film, whole process {c['median_s']:.2f} s median "
               f"(min {c['min_s']:.2f}) = {c['x_imports']:.1f}x the imports, peak "
               f"{c['peak_rss_mb']:.0f} MB | steady: model load {s['model_load_s']:.2f} s, "
-              f"model {s['model_images_per_s']:.1f} images/s, with decoding "
-              f"{s['score_files_images_per_s']:.1f} images/s ({s['n']} films), peak "
+              f"model {s['model_images_per_s']:.1f} images/s "
+              f"({s['model_cpu_ms_per_image']:.1f} ms CPU each), with decoding "
+              f"{s['score_files_images_per_s']:.1f} images/s (decoding alone "
+              f"{s['decode_only_images_per_s']:.1f}/s; {s['n']} films), peak "
               f"{s['peak_rss_mb']:.0f} MB")
     print(f"load average after: {figures['load_average_after']:.2f}")
     if args.json:
