@@ -188,3 +188,25 @@ def test_scoring_a_film_and_the_self_test_never_import_tensorflow(tmp_path):
     assert "exit 0" in result.stdout or "exit 3" in result.stdout
     row = (tmp_path / "out.csv").read_text().splitlines()[1]
     assert "film.png" in row and ("passed" in row or "refused" in row)
+
+
+def test_cli_engine_option_gives_the_same_csv(tiny_bundle, image_folder, tmp_path, capsys):
+    import csv
+
+    from pneumo_desktop.cli.main import main
+
+    rows = {}
+    for engine in ("litert", "tensorflow"):
+        out = tmp_path / f"{engine}.csv"
+        main(["score", str(image_folder), "--out", str(out), "--model", str(tiny_bundle),
+              "--engine", engine])
+        err = capsys.readouterr().err
+        assert ("engine: TensorFlow (model.keras)" in err) == (engine == "tensorflow")
+        with open(out, newline="") as handle:
+            rows[engine] = list(csv.DictReader(handle))
+    assert len(rows["litert"]) == len(rows["tensorflow"]) >= 4
+    for a, b in zip(rows["litert"], rows["tensorflow"], strict=True):
+        assert (a["path"], a["prediction"], a["error"], a["input_check"]) == \
+            (b["path"], b["prediction"], b["error"], b["input_check"])
+        if a["probability"]:
+            assert abs(float(a["probability"]) - float(b["probability"])) < PROBABILITY_TOLERANCE
