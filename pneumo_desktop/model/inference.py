@@ -98,7 +98,9 @@ class ScoredFile:
 
 
 class Predictor:
-    """Scores images with one bundle: compiled once, fixed batch size, parallel decoding."""
+    """Scores images with one bundle: parallel decoding, batches through one forward pass on
+    `engine` ("litert", the default unless PNEUMO_ENGINE says otherwise, or "tensorflow");
+    `engine_note` says what runs it."""
 
     def __init__(self, bundle: ModelBundle, *, batch_size: int = 16,
                  threshold: float | None = None, decode_workers: int | None = None,
