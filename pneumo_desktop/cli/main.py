@@ -34,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--no-input-check", action="store_true",
                        help="score every image, also those the input check refuses (they are "
                             "marked 'scored anyway' in the input_check column)")
+    _engine_option(score)
 
     train = sub.add_parser("train", help="train or fine-tune a model on a labelled folder")
     train.add_argument("data", help="folder with NORMAL/ and PNEUMONIA/ (or train/val/test/...)")
@@ -127,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
                               "Capture per scored one to this PACS (queued on disk until sent)")
     receive.add_argument("--retry-failed", action="store_true",
                          help="send again the result objects the PACS refused earlier")
+    _engine_option(receive)
     secure = receive.add_argument_group("security (see docs/security.md)")
     secure.add_argument("--allow-address", nargs="+", action="extend", default=[],
                         metavar="ADDR_OR_NETWORK", help="accept connections only from these "
@@ -153,7 +155,6 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
                        help="delete images stored more than DAYS days ago (0: all)")
     purge.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
-
     reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
                                          "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
                                          "or train --init-from")
@@ -162,10 +163,23 @@ def _parser() -> argparse.ArgumentParser:
     monitoring.add_reads_import(reads)
     monitoring.add_parsers(sub)
 
-    sub.add_parser("self-test", help="load the default model and score a synthetic image")
+    _engine_option(sub.add_parser("self-test",
+                                  help="load the default model and score a synthetic image"))
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
     return parser
+
+
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("litert", "tensorflow"), default=None,
+                        help="what runs the model: LiteRT (default; starts in a fraction of a "
+                             "second) or TensorFlow (the training runtime)")
+
+
+def _say_engine(predictor) -> None:
+    """Say on stderr when scoring does not run on the bundle's own .tflite."""
+    if predictor.engine != "litert" or not predictor.bundle.has_tflite:
+        print(f"engine: {predictor.engine_note}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,7 +241,8 @@ def _score(args) -> int:
     from pneumo_desktop.model.scoring import score_to_csv
 
     predictor = Predictor(bundle, batch_size=args.batch_size, threshold=args.threshold,
-                          input_check=not args.no_input_check)
+                          input_check=not args.no_input_check, engine=args.engine)
+    _say_engine(predictor)
     if not bundle.has_learned_check:
         print(f"warning: {bundle.name} has no learned input check; only DICOM tags and pixels "
               "are checked", file=sys.stderr)
@@ -406,7 +421,8 @@ def _receive(args) -> int:
                              tls_key=args.tls_key and Path(args.tls_key),
                              tls_ca=args.tls_ca and Path(args.tls_ca),
                              retention_days=args.delete_after)
-    predictor = Predictor(_bundle(args.model))
+    predictor = Predictor(_bundle(args.model), engine=args.engine)
+    _say_engine(predictor)
     service = ReceivingService(config, predictor_scorer(predictor, heatmaps=pacs is not None),
                                on_outcome=lambda a, o: print(outcome_line(a, o), flush=True),
                                on_result=lambda item: print(result_line(item), file=sys.stderr,
@@ -441,10 +457,10 @@ def _receive(args) -> int:
     return EXIT_OK
 
 
-def _self_test(_args) -> int:
+def _self_test(args) -> int:
     from pneumo_desktop.cli.self_test import run_self_test
 
-    return EXIT_OK if run_self_test(print) else EXIT_FAILURE
+    return EXIT_OK if run_self_test(print, engine=args.engine) else EXIT_FAILURE
 
 
 def _gui(paths: list[str] | None = None) -> int:

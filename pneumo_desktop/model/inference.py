@@ -15,17 +15,53 @@ from pneumo_desktop.imaging.checks import Refusal, check_image
 from pneumo_desktop.imaging.dicom_header import check_dicom_tags
 from pneumo_desktop.imaging.image_io import XRayImage, load_xray
 from pneumo_desktop.imaging.preprocessing import prepare
-from pneumo_desktop.model.architectures import FEATURES_LAYER, LOGIT_LAYER
 from pneumo_desktop.model.bundle import CLASS_NAMES, ModelBundle
 from pneumo_desktop.model.heatmaps import (
     HeatScale,
     absolute_maps,
-    evidence_maps,
     relative_maps,
     resize_map,
 )
-from pneumo_desktop.model.input_check import softmax
 from pneumo_desktop.model.logits import sigmoid
+
+ENGINES = ("litert", "tensorflow")
+ENGINE_VARIABLE = "PNEUMO_ENGINE"  # the default engine, for the app and the compute process
+
+
+def default_engine() -> str:
+    """`PNEUMO_ENGINE` when set to an engine's name, else LiteRT."""
+    chosen = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
+    return chosen if chosen in ENGINES else "litert"
+
+
+def engine_device(engine: str) -> str:
+    """'CPU (LiteRT)' for the LiteRT engine; TensorFlow's device ('CPU' or 'GPU (name)')."""
+    if engine == "litert":
+        return "CPU (LiteRT)"
+    from pneumo_desktop.model.backend import device_description
+
+    return device_description()
+
+
+def open_forward(bundle: ModelBundle, engine: str, batch_size: int, check):
+    """The forward pass of `engine` for `bundle`, and a line saying what runs it. LiteRT uses
+    the bundle's `.tflite`, or converts model.keras once (cached); when it cannot, TensorFlow
+    scores instead and the line says why."""
+    if engine not in ENGINES:
+        raise PneumoError(f"Unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    note = ""
+    if engine == "litert":
+        from pneumo_desktop.model.litert_engine import LiteRTForward, litert_model
+
+        path, note = litert_model(bundle)
+        if path is not None:
+            forward = LiteRTForward(path)
+            if check is not None:
+                check.require_fit(forward.features, bundle.name)
+            return forward, note
+    from pneumo_desktop.model.tf_engine import TensorFlowForward
+
+    return TensorFlowForward(bundle, batch_size, check), note or "TensorFlow (model.keras)"
 
 
 @dataclass
@@ -100,14 +136,14 @@ class ScoredFile:
 
 
 class Predictor:
-    """Scores images with one bundle: compiled once, fixed batch size, parallel decoding."""
+    """Scores images with one bundle: parallel decoding, batches through one forward pass on
+    `engine` ("litert", the default unless PNEUMO_ENGINE says otherwise, or "tensorflow");
+    `engine_note` says what runs it."""
 
     def __init__(self, bundle: ModelBundle, *, batch_size: int = 16,
                  threshold: float | None = None, decode_workers: int | None = None,
-                 input_check: bool = True, learned_check: bool = True):
-        from pneumo_desktop.model.backend import keras_module
-
-        keras = keras_module()
+                 input_check: bool = True, learned_check: bool = True,
+                 engine: str | None = None):
         self.bundle = bundle
         self.input_check = input_check  # False: score everything, marking what it would refuse
         # a DICOM whose header tags refuse it is not decoded (False: decode first, as before
@@ -122,50 +158,19 @@ class Predictor:
         self.size = bundle.card.input_size
         self.preprocessing = bundle.card.preprocessing
         self.decode_workers = decode_workers or min(4, os.cpu_count() or 1)
-        model = bundle.load_keras_model()
-        self.model = model
-        try:
-            features = model.get_layer(FEATURES_LAYER).input
-            logit = model.get_layer(LOGIT_LAYER)
-        except ValueError:
-            raise PneumoError(f"{bundle.name}: the model lacks the '{FEATURES_LAYER}' -> "
-                              f"'{LOGIT_LAYER}' head needed for heat maps") from None
-        self._cam_weights = np.asarray(logit.get_weights()[0]).reshape(-1)
+        self._forward, self.engine_note = open_forward(bundle, engine or default_engine(),
+                                                       batch_size, self.learned_check)
+        self.engine: str = self._forward.name
+        self._keras_model = getattr(self._forward, "model", None)
         self.heat_scale = HeatScale.from_card(bundle.card.heatmap)
-        if self.learned_check and self.learned_check.dim != len(self._cam_weights):
-            raise PneumoError(f"{bundle.name}: the learned input check does not fit the model "
-                              f"({self.learned_check.dim} features, the model has "
-                              f"{len(self._cam_weights)})")
-        probe = keras.Model(model.inputs, [features, logit.output])
-        shape = (batch_size, self.size, self.size, 1)
-        self._check_in_graph = False
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
 
-            check = self.learned_check
-            self._check_in_graph = check is not None
-
-            def run(x):
-                features, logit = probe(x, training=False)
-                if check is None:
-                    return features, logit
-                # the learned check's matrix products run in TensorFlow's thread pool, not in
-                # NumPy's BLAS, whose spinning threads slowed scoring by 15 % on 2 cores
-                pooled = tf.reduce_mean(features, axis=(1, 2))
-                whitened = tf.matmul(pooled - check.mean.astype(np.float32),
-                                     check.whitening.astype(np.float32))
-                views = tf.matmul((pooled - check.view_mean.astype(np.float32))
-                                  / check.view_scale.astype(np.float32),
-                                  check.view_weights.astype(np.float32)) \
-                    + check.view_bias.astype(np.float32)
-                return features, logit, tf.reduce_sum(tf.square(whitened), axis=1), views
-
-            forward = tf.function(run, jit_compile=False,
-                                  input_signature=[tf.TensorSpec(shape, tf.float32)])
-            self._forward = lambda x: [t.numpy() for t in forward(x)]
-        else:
-            self._forward = probe.predict_on_batch
-        self._forward(np.zeros(shape, np.float32))  # compile now, not on the first study
+    @property
+    def model(self):
+        """The bundle's Keras model (loaded on first use with the LiteRT engine: imports
+        TensorFlow)."""
+        if self._keras_model is None:
+            self._keras_model = self.bundle.load_keras_model()
+        return self._keras_model
 
     # -- arrays --------------------------------------------------------------------------
     def predict_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,26 +189,17 @@ class Predictor:
         """Probabilities, evidence maps (logit units), pooled features, the learned check's
         verdicts, the logits and the typicality ratios (NaN without a learned check)."""
         probs, cams, pooled, verdicts, raw, ratios = [], [], [], [], [], []
+        check = self.learned_check
         for start in range(0, len(inputs), self.batch_size):
-            chunk = inputs[start:start + self.batch_size]
-            batch = np.zeros((self.batch_size, self.size, self.size, 1), np.float32)
-            batch[:len(chunk)] = chunk
-            outputs = self._forward(batch)
-            features, logits = outputs[0], outputs[1]
-            n = len(chunk)
-            probs.append(sigmoid(logits[:n, 0]))
-            raw.append(np.asarray(logits[:n, 0], np.float64))
-            cams.append(evidence_maps(features[:n], self._cam_weights))
-            pooled.append(features[:n].mean(axis=(1, 2)))
-            if self._check_in_graph:
-                check = self.learned_check
-                ratio = np.sqrt(np.maximum(outputs[2][:n], 0.0)) / check.cutoff
-                ratios.append(np.asarray(ratio, np.float64))
-                verdicts.extend(check.verdicts(ratio, softmax(outputs[3][:n])))
-            else:
-                ratios.append(self.learned_check.typicality(pooled[-1]) if self.learned_check
-                              else np.full(n, np.nan))
-                verdicts.extend(self.learned_verdicts(pooled[-1]))
+            logits, evidence, features, checked = self._forward(
+                inputs[start:start + self.batch_size])
+            probs.append(sigmoid(logits))
+            raw.append(np.asarray(logits, np.float64))
+            cams.append(np.asarray(evidence, np.float32))
+            pooled.append(features)
+            ratios.append(check.typicality(features) if check is not None
+                          else np.full(len(logits), np.nan))
+            verdicts.extend(checked if checked is not None else self.learned_verdicts(features))
         if not probs:
             return (np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32),
                     [], np.zeros(0), np.zeros(0))
