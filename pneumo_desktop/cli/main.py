@@ -128,6 +128,13 @@ def _parser() -> argparse.ArgumentParser:
                               "Capture per scored one to this PACS (queued on disk until sent)")
     receive.add_argument("--retry-failed", action="store_true",
                          help="send again the result objects the PACS refused earlier")
+    receive.add_argument("--send-results-tls-ca", metavar="CA",
+                         help="send results over TLS: the CA certificate (PEM) that signed "
+                              "the PACS's certificate")
+    receive.add_argument("--send-results-tls-cert", metavar="CERT",
+                         help="this app's certificate (PEM) for a PACS that asks for one")
+    receive.add_argument("--send-results-tls-key", metavar="KEY",
+                         help="its private key (PEM)")
     _engine_option(receive)
     secure = receive.add_argument_group("security (see docs/security.md)")
     secure.add_argument("--allow-address", nargs="+", action="extend", default=[],
@@ -405,6 +412,10 @@ def _receive(args) -> int:
 
     try:
         pacs = Destination.parse(args.send_results_to) if args.send_results_to else None
+        if pacs and args.send_results_tls_ca:
+            pacs = pacs.with_tls(args.send_results_tls_ca, args.send_results_tls_cert or "",
+                                 args.send_results_tls_key or "")
+            pacs.tls_args()  # the certificate files are checked now, not at the first send
     except PneumoError as exc:
         print(f"error: --send-results-to: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -444,7 +455,8 @@ def _receive(args) -> int:
           f"; listening on {args.host or 'all addresses'}{tls}"
           f"{'; from ' + ' '.join(args.allow_address) + ' only' if args.allow_address else ''}"
           f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}"
-          f"{f'; results to {pacs}' if pacs else ''}; audit log "
+          f"{f'; results to {pacs}' if pacs else ''}"
+          f"{' over TLS' if pacs and pacs.tls_ca else ''}; audit log "
           f"{service.audit.path}; {len(recovered)} left from before; Ctrl-C stops",
           file=sys.stderr, flush=True)
     while not stop.wait(0.5):

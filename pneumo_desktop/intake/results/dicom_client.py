@@ -1,11 +1,11 @@
-"""Talking to the clinic's PACS as a Storage SCU (pynetdicom): where it is (`Destination`),
-whether it answers (C-ECHO), and storing result objects (C-STORE) with an answer per object
-that says whether to try again later."""
+"""Talking to the clinic's PACS as a Storage SCU (pynetdicom): where it is (`Destination`,
+over TLS when it has a CA), whether it answers (C-ECHO), and storing result objects (C-STORE)
+with an answer per object that says whether to try again later."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pydicom import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -19,14 +19,35 @@ _DESTINATION = re.compile(r"^([^@\\]{1,16})@(\[[0-9A-Fa-f:.]+\]|[^:@\s]+):(\d{1,
 
 @dataclass(frozen=True)
 class Destination:
-    """A PACS's DICOM address: AE title, host, port."""
+    """A PACS's DICOM address: AE title, host, port; with `tls_ca` (PEM) the association is
+    DICOM over TLS and the PACS must show a certificate that CA signed for `host`; `tls_cert`
+    and `tls_key`: this app's own certificate, for a PACS that asks for one."""
 
     ae_title: str
     host: str
     port: int
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
 
     def __str__(self) -> str:
-        return f"{self.ae_title}@{self.host}:{self.port}"
+        return f"{self.ae_title}@{self.host}:{self.port}"  # what `parse` reads back
+
+    def with_tls(self, ca: str, cert: str = "", key: str = "") -> Destination:
+        """The same destination over TLS (certificate files checked when it is used)."""
+        if bool(cert) != bool(key):
+            raise PneumoError("TLS to the PACS: give both this app's certificate and its key, "
+                              "or neither")
+        return replace(self, tls_ca=str(ca), tls_cert=str(cert or ""), tls_key=str(key or ""))
+
+    def tls_args(self):
+        """pynetdicom's `tls_args` for `associate`: None for plain DICOM."""
+        if not self.tls_ca:
+            return None
+        from pneumo_desktop.intake.tls import client_context
+
+        return (client_context(self.tls_ca, self.tls_cert or None, self.tls_key or None),
+                self.host)
 
     @classmethod
     def parse(cls, text: str) -> Destination:
@@ -70,7 +91,8 @@ def echo(destination: Destination, calling: str = DEFAULT_CALLING_AE) -> str:
     from pynetdicom.sop_class import Verification
 
     assoc = _ae(calling, [Verification]).associate(destination.host, destination.port,
-                                                  ae_title=destination.ae_title)
+                                                  ae_title=destination.ae_title,
+                                                  tls_args=destination.tls_args())
     if not assoc.is_established:
         return _unreachable(assoc, destination)
     try:
@@ -88,7 +110,8 @@ def store(destination: Destination, datasets: list[Dataset],
 
     sop_classes = sorted({str(ds.SOPClassUID) for ds in datasets})
     assoc = _ae(calling, sop_classes).associate(destination.host, destination.port,
-                                               ae_title=destination.ae_title)
+                                               ae_title=destination.ae_title,
+                                               tls_args=destination.tls_args())
     if not assoc.is_established:
         return [SendResult(False, _unreachable(assoc, destination))] * len(datasets)
     results = []
