@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+if TYPE_CHECKING:
+    from pneumo_desktop.training.config import TrainingResult
 
 
 class Worker(QObject):
@@ -86,3 +91,31 @@ class ThreadPool(QObject):
             ok = thread.wait(left) and ok
         self._reap()
         return ok
+
+
+class ModelSaver(Worker):
+    """Writes the bundle in the compute process (core `save_result`: atomic) and reads it back
+    to verify it."""
+
+    saved = Signal(str)  # bundle folder
+    failed = Signal(str)
+
+    def __init__(self, result: TrainingResult, folder: Path, process=None):
+        super().__init__()
+        self.result = result
+        self.folder = Path(folder)
+        if process is None:
+            from pneumo_desktop.compute.process import shared_process
+
+            process = shared_process()
+        self.process = process
+
+    def work(self) -> None:
+        try:
+            path = self.process.call("save_result", self.result, str(self.folder)).result()
+        except Exception as exc:
+            from pneumo_desktop.training.session import error_text
+
+            self.failed.emit(error_text(exc))
+        else:
+            self.saved.emit(path)

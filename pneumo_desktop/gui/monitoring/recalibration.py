@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from pneumo_desktop.compute.process import ComputeProcess, shared_process
-from pneumo_desktop.gui.workers import CancellableWorker, Worker
+from pneumo_desktop.gui.workers import CancellableWorker, ModelSaver
 
 POLL_SECONDS = 0.2
 
@@ -62,26 +62,6 @@ class RecalibrationWorker(CancellableWorker):
             self.failed.emit(error_text(exc))
         else:
             self.done.emit(outcome)
-
-
-class SaveWorker(Worker):
-    """Writes the recalibrated model (kept in the compute process) as a bundle."""
-
-    saved = Signal(str)
-    failed = Signal(str)
-
-    def __init__(self, result, folder: Path, process: ComputeProcess | None = None):
-        super().__init__()
-        self.result, self.folder = result, folder
-        self.process = process or shared_process()
-
-    def work(self) -> None:
-        try:
-            path = self.process.call("save_result", self.result, str(self.folder)).result()
-        except Exception as exc:
-            self.failed.emit(error_text(exc))
-        else:
-            self.saved.emit(path)
 
 
 def new_model_folder(models_dir: Path, active: str) -> Path:
@@ -194,7 +174,7 @@ class RecalibrationDialog(QDialog):
     def save(self) -> None:
         self.save_button.setEnabled(False)
         self.status.setText(f"Saving {self.folder.name}…")
-        worker = SaveWorker(self.outcome.result, self.folder, self.process)
+        worker = ModelSaver(self.outcome.result, self.folder, self.process)
         worker.saved.connect(self._saved)
         worker.failed.connect(self._failed)
         self.pool.start(worker, "save-recalibrated")

@@ -20,7 +20,7 @@ from PySide6.QtCore import Signal
 from pneumo_desktop.compute.process import ComputeProcess, RemoteCall, shared_process
 from pneumo_desktop.evaluation import metrics
 from pneumo_desktop.evaluation.datasets import DatasetScan, scan_dataset
-from pneumo_desktop.gui.workers import CancellableWorker, Worker
+from pneumo_desktop.gui.workers import CancellableWorker, ModelSaver, Worker  # noqa: F401
 from pneumo_desktop.model.bundle import ModelCard
 from pneumo_desktop.training import train as training
 from pneumo_desktop.training.config import (
@@ -28,7 +28,6 @@ from pneumo_desktop.training.config import (
     TrainConfig,
     TrainingCallbacks,
     TrainingCancelled,
-    TrainingResult,
 )
 from pneumo_desktop.training.session import (  # noqa: F401  (the wizard's names)
     ActiveComparison,
@@ -256,26 +255,3 @@ def card_with_threshold(card: ModelCard, labels: np.ndarray, scores: np.ndarray,
         new.validation = {**report, "best_epoch": card.validation.get("best_epoch")}
     # recalibrated only: `validation` stays the training hospital's figures
     return new
-
-
-class ModelSaver(Worker):
-    """Writes the bundle in the compute process (core `save_result`: atomic) and reads it back
-    to verify it."""
-
-    saved = Signal(str)  # bundle folder
-    failed = Signal(str)
-
-    def __init__(self, result: TrainingResult, folder: Path,
-                 process: ComputeProcess | None = None):
-        super().__init__()
-        self.result = result
-        self.folder = Path(folder)
-        self.process = process or shared_process()
-
-    def work(self) -> None:
-        try:
-            path = self.process.call("save_result", self.result, str(self.folder)).result()
-        except Exception as exc:
-            self.failed.emit(error_text(exc))
-        else:
-            self.saved.emit(path)
