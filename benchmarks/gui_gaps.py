@@ -46,7 +46,7 @@ def shown_window(args, settings):
     """The main window with the model to test, shown, and a GapProbe started as it appears;
     (window, probe, the time it was shown)."""
     from pneumo_desktop.gui.gap_probe import GapProbe
-    from pneumo_desktop.gui.main_window import MainWindow
+    from pneumo_desktop.gui.window.main_window import MainWindow
 
     window = MainWindow(model_path=args.model, settings=settings, model_dirs=[])
     window.resize(1366, 768)
@@ -78,7 +78,7 @@ def first_score(args, app, settings) -> dict:
 
 def wizard(args, app, settings) -> dict:
     from pneumo_desktop.gui.gap_probe import GapProbe
-    from pneumo_desktop.gui.training_wizard import TrainingWizard
+    from pneumo_desktop.gui.wizard.wizard import TrainingWizard
 
     out = Path(tempfile.mkdtemp(prefix="gaps-models-"))
     w = TrainingWizard(active_model=Path(args.model), models_dir=out)

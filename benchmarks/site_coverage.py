@@ -110,13 +110,18 @@ def shifted_logits(model_dir: Path, data_root: Path):
     from pneumo_desktop.model.bundle import read_bundle
     from pneumo_desktop.training.config import TrainConfig
     from pneumo_desktop.training.shift_calibration import REPORT_SEED, shifted_cache
-    from pneumo_desktop.training.train import adopt_split, predict_logits, split_samples
+    from pneumo_desktop.training.train import (
+        adopt_split,
+        predict_logits,
+        scan_data,
+        split_samples,
+    )
 
     bundle = read_bundle(model_dir)
     config = TrainConfig(image_size=bundle.card.input_size,
                          holdout=[str(data_root / "chest_xray_native" / "train")])
     adopt_split(config, bundle)
-    _scan, splits = split_samples(data_root / "chest_xray_224" / "train", config)
+    splits = split_samples(scan_data(data_root / "chest_xray_224" / "train", config), config)
     preprocessing = dict(bundle.card.preprocessing)
     home = build_cache(splits["test"], config.image_size, preprocessing)
     shifted = shifted_cache(home, config.image_size, preprocessing, REPORT_SEED)

@@ -29,7 +29,7 @@ from PySide6.QtCore import QSettings
 from pneumo_desktop.gui.app import make_application
 app = make_application([sys.argv[0]])
 t0 = time.perf_counter()
-from pneumo_desktop.gui.main_window import MainWindow
+from pneumo_desktop.gui.window.main_window import MainWindow
 settings = QSettings(sys.argv[1] + "/settings.ini", QSettings.Format.IniFormat)
 window = MainWindow(model_path=Path(sys.argv[2]) / "models" / "default", settings=settings,
                     model_dirs=[])

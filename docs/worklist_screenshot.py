@@ -39,7 +39,7 @@ def main(out: str) -> None:
 
     from pneumo_desktop.compute.process import shared_process
     from pneumo_desktop.gui.app import make_application
-    from pneumo_desktop.gui.main_window import MainWindow
+    from pneumo_desktop.gui.window.main_window import MainWindow
 
     app = make_application([sys.argv[0]])
     settings = QSettings(str(data / "settings.ini"), QSettings.Format.IniFormat)
@@ -64,8 +64,8 @@ def main(out: str) -> None:
     proxy = window.intake.worklist.proxy
     window.intake.worklist.table.selectRow(proxy.mapFromSource(model.index(best, 0)).row())
     window.open_image(model.row(best).path)
-    wait_until(lambda: window._current is not None and window._current.prediction is not None,
-               60)
+    wait_until(lambda: window.current_result is not None
+               and window.current_result.prediction is not None, 60)
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)

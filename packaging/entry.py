@@ -74,6 +74,21 @@ def bundle_check() -> int:
 
     print(f"matplotlib {matplotlib.__version__}, backend {matplotlib.get_backend()}")
 
+    # Scoring runs on LiteRT: its native libraries must be in the bundle.
+    try:
+        import numpy as np
+
+        from pneumo_desktop.model.bundle import default_bundle_path, read_bundle
+        from pneumo_desktop.model.litert_engine import LiteRTForward
+
+        bundle = read_bundle(default_bundle_path())
+        forward = LiteRTForward(bundle.tflite_file)
+        size = bundle.card.input_size
+        logits = forward(np.zeros((1, size, size, 1), np.float32))[0]
+        print(f"litert: {bundle.tflite_file.name} runs (logit {float(logits[0]):.3f})")
+    except Exception as exc:
+        failures.append(f"litert: {type(exc).__name__}: {exc}")
+
     # The GUI runs TensorFlow in a spawned compute process: the frozen executable must start
     # itself as that child (multiprocessing.freeze_support) and answer a call.
     from pneumo_desktop.compute.process import ComputeProcess

@@ -1,4 +1,5 @@
-"""Where the app's own files are: the source tree, or the PyInstaller bundle when frozen."""
+"""Where the app's own files are: the PyInstaller bundle when frozen, the package data of a
+wheel install, or the source tree (a checkout, an editable install)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,22 @@ import os
 import sys
 from pathlib import Path
 
+#: The package-data folder of a wheel: `pneumo_desktop/_data/{models/default,resources}`,
+#: copied there from the top-level `models/default/` and `resources/` by setup.py's build step.
+PACKAGE_DATA = "_data"
+
 
 def app_root() -> Path:
-    """The folder holding `models/` and `resources/`."""
+    """The folder holding `models/` and `resources/`: the PyInstaller bundle's folder when
+    frozen; the package data when installed from a wheel (`pip install .`, pipx); else the
+    source tree, whose top-level `models/` is the one copy kept in git."""
     frozen_root = getattr(sys, "_MEIPASS", None)
     if frozen_root:
         return Path(frozen_root)
-    return Path(__file__).resolve().parents[1]
+    package = Path(__file__).resolve().parent
+    if (package / PACKAGE_DATA / "models").is_dir():
+        return package / PACKAGE_DATA
+    return package.parent
 
 
 def user_data_dir() -> Path:

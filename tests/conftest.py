@@ -77,7 +77,7 @@ def window(qtbot, tiny_bundle, tmp_path):
     """The main window with the tiny model loaded and throw-away settings."""
     from PySide6.QtCore import QSettings
 
-    from pneumo_desktop.gui.main_window import MainWindow
+    from pneumo_desktop.gui.window.main_window import MainWindow
 
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = MainWindow(model_path=tiny_bundle, settings=settings, model_dirs=[tmp_path / "m"])

@@ -35,9 +35,11 @@ fix_requestor_race()
 
 
 def send(port: int, datasets: Iterable[Dataset | Path], *, calling: str = "MODALITY",
-         called: str = "PNEUMO", host: str = "127.0.0.1", handlers=None) -> list[int | None]:
+         called: str = "PNEUMO", host: str = "127.0.0.1", handlers=None,
+         **associate) -> list[int | None]:
     """C-STORE each dataset (or file) on one association; the statuses (None: no answer).
-    Raises AssertionError when the association is refused."""
+    Raises AssertionError when the association is refused. `associate`: more arguments of
+    `ae.associate` (tls_args, bind_address)."""
     import pydicom
 
     datasets = [pydicom.dcmread(d) if isinstance(d, Path) else d for d in datasets]
@@ -45,7 +47,7 @@ def send(port: int, datasets: Iterable[Dataset | Path], *, calling: str = "MODAL
     for context in {(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID))
                     for ds in datasets}:
         ae.add_requested_context(*context)
-    assoc = ae.associate(host, port, ae_title=called, evt_handlers=handlers or [])
+    assoc = ae.associate(host, port, ae_title=called, evt_handlers=handlers or [], **associate)
     assert assoc.is_established, "association refused"
     try:
         statuses = []

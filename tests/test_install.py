@@ -1,11 +1,12 @@
 """What `pip install -e .` installs: TensorFlow's CUDA build on Linux x86-64, the `gpu` extra
-with the CUDA libraries, and the README saying the same."""
+with the CUDA libraries, the Python versions, and the README saying the same."""
 
 from __future__ import annotations
 
 import importlib.metadata as md
 import json
 import platform
+import re
 import subprocess
 import sys
 import tomllib
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
@@ -111,3 +113,14 @@ def test_readme_installer_sizes_name_both_flavours():
                  "pneumo-desktop-gpu-<version>-linux-x86_64.tar.gz",
                  "pneumo-desktop_<version>_amd64.deb", "pneumo-desktop-gpu_<version>_amd64.deb"):
         assert name in installer, f"README's Installer section does not name {name}"
+
+
+def test_readme_install_names_the_python_versions_of_pyproject():
+    supported = SpecifierSet(PROJECT["requires-python"])
+    versions = [f"3.{minor}" for minor in range(6, 30) if f"3.{minor}" in supported]
+    assert versions[0] == "3.11" and len(versions) >= 3, versions  # 3.12 (Ubuntu 24.04) too
+    install = README.split("## Install and start", 1)[1].split("\n## ", 1)[0]
+    assert f"Python {versions[0]} to {versions[-1]}" in install
+    first_command = re.search(r"```bash\n(.+)\n", install).group(1)
+    assert first_command.startswith("python3 -m venv .venv "), first_command
+    assert "pipx install ." in install  # the second way to install

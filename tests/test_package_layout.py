@@ -20,10 +20,23 @@ ALLOWED = {
     "evaluation": {"imaging", "model"},
     "training": {"imaging", "model", "evaluation"},
     "intake": {"imaging", "model", "evaluation"},
-    "compute": {"imaging", "model", "evaluation", "training", "intake"},
-    "gui": {"imaging", "model", "evaluation", "training", "intake", "compute"},
-    "cli": {"imaging", "model", "evaluation", "training", "intake", "compute", "gui"},
+    "monitoring": {"imaging", "model", "evaluation", "intake"},
+    "compute": {"imaging", "model", "evaluation", "training", "intake", "monitoring"},
+    "gui": {"imaging", "model", "evaluation", "training", "intake", "compute", "monitoring"},
+    "cli": {"imaging", "model", "evaluation", "training", "intake", "compute", "gui",
+            "monitoring"},
 }
+#: gui subpackage -> the gui subpackages it may import (every one may import the gui modules
+#: at the top of gui/, which import none of them, except the entry points in GUI_ENTRY_POINTS)
+GUI_ALLOWED = {
+    "viewer": set(),
+    "batch": {"viewer"},
+    "intake": set(),
+    "wizard": set(),
+    "monitoring": set(),
+    "window": {"viewer", "batch", "intake", "wizard", "monitoring"},
+}
+GUI_ENTRY_POINTS = {"pneumo_desktop.gui.app", "pneumo_desktop.gui.screenshot"}
 QT = ("PySide6", "shiboken6", "superqt", "matplotlib.backends.backend_qtagg")
 TENSORFLOW = ("tensorflow", "keras", "tf_keras")
 MAX_MODULES = 15
@@ -134,6 +147,35 @@ def test_imports_run_one_way_between_packages():
             if theirs not in (None, mine) and theirs not in ALLOWED[mine]:
                 wrong.append(f"{module} -> {target}")
     assert not wrong, "imports against the layering:\n" + "\n".join(sorted(wrong))
+
+
+def gui_part(module: str) -> str | None:
+    """The gui subpackage of a gui module ('' for a module at the top of gui/), else None."""
+    parts = module.split(".")
+    if parts[:2] != ["pneumo_desktop", "gui"]:
+        return None
+    return parts[2] if len(parts) > 3 else ""
+
+
+def test_gui_subpackages_import_one_way():
+    wrong = []
+    for module, targets in graph().items():
+        mine = gui_part(module)
+        if mine is None or module in GUI_ENTRY_POINTS:
+            continue
+        for target in targets:
+            theirs = gui_part(target)
+            if theirs and theirs != mine and theirs not in GUI_ALLOWED.get(mine, set()):
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "gui imports against the layering:\n" + "\n".join(sorted(wrong))
+
+
+def test_gui_subpackages_say_what_they_hold():
+    for sub in GUI_ALLOWED:
+        doc = ast.get_docstring(ast.parse((PACKAGE / "gui" / sub / "__init__.py").read_text()))
+        assert doc and len(doc) > 80, f"gui/{sub}/__init__.py needs a docstring: what it holds"
+    found = {p.parent.name for p in (PACKAGE / "gui").glob("*/__init__.py")}
+    assert found == set(GUI_ALLOWED), f"gui subpackages {found} != GUI_ALLOWED"
 
 
 def test_qt_only_in_gui():

@@ -2,11 +2,16 @@
 ; UNTESTED: written on Linux, never compiled or run on Windows (see docs/packaging.md).
 ;
 ; From the repository root, after `pyinstaller build.spec --noconfirm --clean` on Windows:
-;   "%ProgramFiles(x86)%\Inno Setup 6\ISCC.exe" /DAppVersion=0.1.0 packaging\windows\pneumo-desktop.iss
+;   "%ProgramFiles(x86)%\Inno Setup 6\ISCC.exe" packaging\windows\pneumo-desktop.iss
 ; Output: dist\pneumo-desktop-<version>-windows-x64-setup.exe
+; The version is pyproject.toml's ([project] version, read as an INI key: Windows drops the
+; quotes); /DAppVersion=X.Y.Z on the command line overrides it.
 
 #ifndef AppVersion
-  #define AppVersion "0.1.0"
+  #define AppVersion ReadIni(AddBackslash(SourcePath) + "..\..\pyproject.toml", "project", "version", "")
+#endif
+#if AppVersion == ""
+  #error Cannot read the version from pyproject.toml: pass /DAppVersion=X.Y.Z
 #endif
 #define AppName "Pneumo Desktop"
 #define AppExe "pneumo-desktop.exe"

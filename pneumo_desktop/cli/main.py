@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from pneumo_desktop import __version__
+from pneumo_desktop.cli import monitoring
 from pneumo_desktop.cli.progress import ProgressBar
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -25,11 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     score.add_argument("--out", required=True, help="CSV file to write")
     score.add_argument("--model", help="model bundle folder (default: the shipped model)")
     score.add_argument("--heatmaps", help="folder for heat-map overlay PNGs")
+    score.add_argument("--dicom-results", metavar="DIR",
+                       help="for DICOM inputs, also write the result objects a PACS takes (an "
+                            "SR per study, a heat-map Secondary Capture per scored one) into DIR")
     score.add_argument("--threshold", type=float, help="decision threshold (default: the model's)")
     score.add_argument("--batch-size", type=int, default=16)
     score.add_argument("--no-input-check", action="store_true",
                        help="score every image, also those the input check refuses (they are "
                             "marked 'scored anyway' in the input_check column)")
+    _engine_option(score)
 
     train = sub.add_parser("train", help="train or fine-tune a model on a labelled folder")
     train.add_argument("data", help="folder with NORMAL/ and PNEUMONIA/ (or train/val/test/...)")
@@ -129,19 +134,74 @@ def _parser() -> argparse.ArgumentParser:
                          help="accept only these calling AE titles")
     receive.add_argument("--watch", action="append", default=[], metavar="FOLDER",
                          help="also score new files dropped into this folder")
-    receive.add_argument("--host", default="", help="address to listen on (default: all)")
+    receive.add_argument("--host", "--listen-address", dest="host", default="",
+                         help="address to listen on (default: all; 127.0.0.1: this computer "
+                              "only)")
     receive.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    receive.add_argument("--send-results-to", metavar="AE@HOST:PORT",
+                         help="send an SR per received radiograph and a heat-map Secondary "
+                              "Capture per scored one to this PACS (queued on disk until sent)")
+    receive.add_argument("--retry-failed", action="store_true",
+                         help="send again the result objects the PACS refused earlier")
+    receive.add_argument("--send-results-tls-ca", metavar="CA",
+                         help="send results over TLS: the CA certificate (PEM) that signed "
+                              "the PACS's certificate")
+    receive.add_argument("--send-results-tls-cert", metavar="CERT",
+                         help="this app's certificate (PEM) for a PACS that asks for one")
+    receive.add_argument("--send-results-tls-key", metavar="KEY",
+                         help="its private key (PEM)")
+    _engine_option(receive)
+    secure = receive.add_argument_group("security (see docs/security.md)")
+    secure.add_argument("--allow-address", nargs="+", action="extend", default=[],
+                        metavar="ADDR_OR_NETWORK", help="accept connections only from these "
+                        "IPv4/IPv6 addresses or networks (e.g. 10.0.0.5 10.0.1.0/24)")
+    secure.add_argument("--tls-cert", help="this receiver's certificate (PEM): DICOM over TLS")
+    secure.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    secure.add_argument("--tls-ca", help="CA certificate (PEM): accept only senders whose "
+                                         "certificate it signed")
+    secure.add_argument("--delete-after", type=float, metavar="DAYS",
+                        help="delete stored images older than DAYS (checked hourly; default: "
+                             "keep them)")
 
+    audit = sub.add_parser("audit", help="check the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the audit log's hash chain: exit 0 when "
+                                                 "intact, 1 naming the first bad event")
+    verify.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    verify.add_argument("--expect", metavar="ID:HASH",
+                        help="a chain head printed by an earlier verify: it must still be there")
+
+    purge = sub.add_parser("purge", help="delete received images older than a number of days "
+                                         "(results.csv and the audit log keep their rows)")
+    purge.add_argument("store", help="the receiver's folder (receive --out)")
+    purge.add_argument("--older-than", type=float, required=True, metavar="DAYS",
+                       help="delete images stored more than DAYS days ago (0: all)")
+    purge.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
     reads = sub.add_parser("reads", help="lay out the studies read in the worklist as a "
                                          "labelled folder (NORMAL/, PNEUMONIA/) for calibrate "
                                          "or train --init-from")
-    reads.add_argument("--out", required=True, help="new folder to write")
+    reads.add_argument("--out", help="new folder to write")
     reads.add_argument("--audit-log", help="audit log file (default: in the user data folder)")
+    monitoring.add_reads_import(reads)
+    monitoring.add_parsers(sub)
 
-    sub.add_parser("self-test", help="load the default model and score a synthetic image")
+    _engine_option(sub.add_parser("self-test",
+                                  help="load the default model and score a synthetic image"))
     gui = sub.add_parser("gui", help="start the desktop app")
     gui.add_argument("paths", nargs="*", help="an image to open, or files/folders to score")
     return parser
+
+
+def _engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("litert", "tensorflow"), default=None,
+                        help="what runs the model: LiteRT (default; starts in a fraction of a "
+                             "second) or TensorFlow (the training runtime)")
+
+
+def _say_engine(predictor) -> None:
+    """Say on stderr when scoring does not run on the bundle's own .tflite."""
+    if predictor.engine != "litert" or not predictor.bundle.has_tflite:
+        print(f"engine: {predictor.engine_note}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"score": _score, "train": _train, "evaluate": _evaluate,
                 "input-check": _input_check, "calibrate": _calibrate, "receive": _receive,
                 "shift-calibrate": _shift_calibrate,
-                "reads": _reads,
+                "reads": _reads, "monitor": monitoring.monitor,
+                "reference": monitoring.reference, "audit": _audit, "purge": _purge,
                 "self-test": _self_test, "gui": lambda a: _gui(a.paths)}
     from pneumo_desktop.errors import PneumoError
 
@@ -190,9 +251,10 @@ def _score(args) -> int:
     if Path(args.out).is_dir():
         print(f"error: --out {args.out} is a folder; give a CSV file name", file=sys.stderr)
         return EXIT_USAGE
-    if args.heatmaps and Path(args.heatmaps).exists() and not Path(args.heatmaps).is_dir():
-        print(f"error: --heatmaps {args.heatmaps} is a file; give a folder", file=sys.stderr)
-        return EXIT_USAGE
+    for option, folder in (("--heatmaps", args.heatmaps), ("--dicom-results", args.dicom_results)):
+        if folder and Path(folder).exists() and not Path(folder).is_dir():
+            print(f"error: {option} {folder} is a file; give a folder", file=sys.stderr)
+            return EXIT_USAGE
     try:
         bundle = _bundle(args.model)
     except PneumoError as exc:
@@ -202,16 +264,25 @@ def _score(args) -> int:
     from pneumo_desktop.model.scoring import score_to_csv
 
     predictor = Predictor(bundle, batch_size=args.batch_size, threshold=args.threshold,
-                          input_check=not args.no_input_check)
+                          input_check=not args.no_input_check, engine=args.engine)
+    _say_engine(predictor)
     if not bundle.has_learned_check:
         print(f"warning: {bundle.name} has no learned input check; only DICOM tags and pixels "
               "are checked", file=sys.stderr)
     bar = ProgressBar(len(paths))
+    writer = None
+    if args.dicom_results:
+        from pneumo_desktop.cli.results import DicomResultsWriter
+
+        writer = DicomResultsWriter(Path(args.dicom_results), bundle)
     summary = score_to_csv(predictor, paths, args.out, heatmap_dir=args.heatmaps,
-                           progress=lambda done, total, item: bar.update(done))
+                           progress=lambda done, total, item: bar.update(done),
+                           heatmaps=writer is not None, on_row=writer)
     print(f"{summary.scored} scored, {summary.refused} not scored (input check), "
           f"{summary.failed - summary.refused} unreadable, "
           f"{summary.images_per_second:.1f} images/s -> {args.out}", file=sys.stderr)
+    if writer:
+        print(writer.summary(), file=sys.stderr)
     return EXIT_PARTIAL if summary.failed else EXIT_OK
 
 
@@ -312,13 +383,50 @@ def _input_check(args) -> int:
 
 
 def _reads(args) -> int:
-    """The reviewers' reads as a labelled folder."""
+    """The reviewers' reads as a labelled folder, or (`reads import CSV`) reads imported."""
     from pneumo_desktop.intake.audit_log import AuditLog
     from pneumo_desktop.intake.reads_export import export_reads
+
+    if args.action == "import":
+        return monitoring.reads_import(args)
+    if not args.out:
+        print("error: reads needs --out DIR (or: reads import CSV)", file=sys.stderr)
+        return EXIT_USAGE
 
     with AuditLog(args.audit_log) as audit:
         result = export_reads(audit, args.out)
     print(f"wrote {result.summary()}")
+    return EXIT_OK
+
+
+def _audit(args) -> int:
+    """`audit verify`: the hash chain intact (0) or the first bad event (1)."""
+    from pneumo_desktop.intake.audit_chain import parse_expect
+    from pneumo_desktop.intake.audit_log import AuditLog
+
+    try:
+        expect = parse_expect(args.expect) if args.expect else None
+    except ValueError as exc:
+        print(f"error: --expect: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    path = Path(args.audit_log) if args.audit_log else None
+    if path is not None and not path.is_file():
+        print(f"error: {path} does not exist", file=sys.stderr)
+        return EXIT_USAGE
+    with AuditLog(path) as audit:
+        report = audit.verify(expect)
+        print(f"{audit.path}: {report.summary()}")
+    return EXIT_OK if report.intact else EXIT_FAILURE
+
+
+def _purge(args) -> int:
+    """Delete old received images; the audit log records it."""
+    from pneumo_desktop.intake.audit_log import AuditLog
+    from pneumo_desktop.intake.retention import purge
+
+    with AuditLog(args.audit_log) as audit:
+        result = purge(args.store, args.older_than, audit)
+    print(f"{args.store}: {result.summary()}")
     return EXIT_OK
 
 
@@ -334,37 +442,73 @@ def _receive(args) -> int:
     if not 0 <= args.port <= 65535:
         print("error: --port must be between 0 and 65535", file=sys.stderr)
         return EXIT_USAGE
+    from pneumo_desktop.cli.results import result_line
+    from pneumo_desktop.errors import PneumoError
+    from pneumo_desktop.intake.results.dicom_client import Destination
+
+    try:
+        pacs = Destination.parse(args.send_results_to) if args.send_results_to else None
+        if pacs and args.send_results_tls_ca:
+            pacs = pacs.with_tls(args.send_results_tls_ca, args.send_results_tls_cert or "",
+                                 args.send_results_tls_key or "")
+            pacs.tls_args()  # the certificate files are checked now, not at the first send
+    except PneumoError as exc:
+        print(f"error: --send-results-to: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_ca and not args.tls_cert):
+        print("error: TLS needs --tls-cert and --tls-key (and --tls-ca only with them)",
+              file=sys.stderr)
+        return EXIT_USAGE
     config = ReceivingConfig(Path(args.out), args.ae, args.port, args.host, args.allow,
                              [Path(w) for w in args.watch],
-                             audit_path=Path(args.audit_log) if args.audit_log else None)
-    predictor = Predictor(_bundle(args.model))
-    service = ReceivingService(config, predictor_scorer(predictor),
-                               on_outcome=lambda a, o: print(outcome_line(a, o), flush=True))
+                             audit_path=Path(args.audit_log) if args.audit_log else None,
+                             send_results_to=pacs,
+                             allowed_addresses=args.allow_address,
+                             tls_cert=args.tls_cert and Path(args.tls_cert),
+                             tls_key=args.tls_key and Path(args.tls_key),
+                             tls_ca=args.tls_ca and Path(args.tls_ca),
+                             retention_days=args.delete_after)
+    predictor = Predictor(_bundle(args.model), engine=args.engine)
+    _say_engine(predictor)
+    service = ReceivingService(config, predictor_scorer(predictor, heatmaps=pacs is not None),
+                               on_outcome=lambda a, o: print(outcome_line(a, o), flush=True),
+                               on_result=lambda item: print(result_line(item), file=sys.stderr,
+                                                            flush=True))
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    if args.retry_failed and service.outbound:
+        print(f"{service.outbound.retry()} failed result objects will be sent again",
+              file=sys.stderr)
     try:
         recovered = service.start()
     except OSError as exc:
         service.stop()
         print(f"error: cannot start the receiver: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    tls = (", TLS" + (" (CA-signed senders only)" if args.tls_ca else "")) if args.tls_cert else ""
     print(f"receiving as {args.ae} on port {service.port}, storing in {service.out_dir}"
-          f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}; audit log "
+          f"; listening on {args.host or 'all addresses'}{tls}"
+          f"{'; from ' + ' '.join(args.allow_address) + ' only' if args.allow_address else ''}"
+          f"{'; watching ' + ', '.join(args.watch) if args.watch else ''}"
+          f"{f'; results to {pacs}' if pacs else ''}"
+          f"{' over TLS' if pacs and pacs.tls_ca else ''}; audit log "
           f"{service.audit.path}; {len(recovered)} left from before; Ctrl-C stops",
           file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass
+    waiting = service.outbound.counts()["waiting"] if service.outbound else 0
     left = service.stop()
-    print(f"stopped{f'; {left} stored studies will be scored at the next start' if left else ''}",
+    print(f"stopped{f'; {left} stored studies will be scored at the next start' if left else ''}"
+          f"{f'; {waiting} result objects wait to be sent' if waiting else ''}",
           file=sys.stderr)
     return EXIT_OK
 
 
-def _self_test(_args) -> int:
+def _self_test(args) -> int:
     from pneumo_desktop.cli.self_test import run_self_test
 
-    return EXIT_OK if run_self_test(print) else EXIT_FAILURE
+    return EXIT_OK if run_self_test(print, engine=args.engine) else EXIT_FAILURE
 
 
 def _gui(paths: list[str] | None = None) -> int:

@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 
 
-def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | None = None) -> bool:
-    """True when everything works; each step is reported in one line."""
+def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | None = None,
+                  engine: str | None = None) -> bool:
+    """True when everything works; each step is reported in one line. `engine`: "litert"
+    (the default) or "tensorflow"."""
     from pneumo_desktop import __version__
     from pneumo_desktop.errors import PneumoError
     from pneumo_desktop.evaluation.figures_source import performance_statement
@@ -23,16 +25,17 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
         bundle = read_bundle(bundle_path or default_bundle_path())
         report(f"model: {bundle.name} ({bundle.card.architecture}, {bundle.card.input_size} px, "
                f"threshold {bundle.card.threshold:.3f}) checksum ok")
+        report(f"model folder: {bundle.path}")
         statement = performance_statement(bundle.card)
         for line in statement.lines:
             report(f"figures: {line}")
         if statement.warning:
             report(f"warning: {statement.warning}")
-        from pneumo_desktop.model.backend import device_description
-        from pneumo_desktop.model.inference import Predictor
+        from pneumo_desktop.model.inference import Predictor, engine_device
 
-        predictor = Predictor(bundle, batch_size=1)
-        report(f"device: {device_description()}")
+        predictor = Predictor(bundle, batch_size=1, engine=engine)
+        report(f"engine: {predictor.engine_note}")
+        report(f"device: {engine_device(predictor.engine)}")
         image = synthetic_chest(600, width=500)
         prediction = predictor.predict_image(image, heatmap=True)
         blank = predictor.predict_image(np.full((600, 500), 128, np.uint8), heatmap=False)
@@ -56,3 +59,4 @@ def run_self_test(report: Callable[[str], None] = print, bundle_path: Path | Non
     report(f"probability {prediction.probability:.4f} -> {prediction.label}; "
            f"{time.perf_counter() - started:.1f} s")
     return all(checks.values())
+

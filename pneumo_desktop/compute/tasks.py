@@ -29,6 +29,7 @@ class ModelSpec:
     path: str
     batch_size: int = 16
     input_check: bool = True
+    engine: str | None = None  # None: `default_engine()` (LiteRT unless PNEUMO_ENGINE says)
 
 
 @dataclass
@@ -51,10 +52,14 @@ _result_ids = itertools.count(1)
 
 
 def warm_up() -> None:
-    """Import TensorFlow as soon as the process starts."""
-    from pneumo_desktop.model.backend import device_description
+    """Import what scoring runs on as soon as the process starts: LiteRT (a tenth of a
+    second), or TensorFlow when it is the engine. Training imports TensorFlow when it starts."""
+    from pneumo_desktop.model.inference import default_engine, engine_device
 
-    device_description()
+    if default_engine() == "litert":
+        import ai_edge_litert.interpreter  # noqa: F401
+    else:
+        engine_device(default_engine())
 
 
 def predictor_for(ctx: CallContext, spec: ModelSpec):
@@ -68,7 +73,7 @@ def predictor_for(ctx: CallContext, spec: ModelSpec):
             cache.move_to_end(spec)
             return cache[spec]
         predictor = Predictor(read_bundle(spec.path), batch_size=spec.batch_size,
-                              input_check=spec.input_check)
+                              input_check=spec.input_check, engine=spec.engine)
         cache[spec] = predictor
         while len(cache) > MODELS_KEPT:
             cache.popitem(last=False)
@@ -89,20 +94,21 @@ def resolve_bundle_path(path: Path, fallback_dirs: list[Path] | None) -> Path:
 
 
 def device(ctx: CallContext) -> str:
-    from pneumo_desktop.model.backend import device_description
+    """What scoring runs on: 'CPU (LiteRT)', or TensorFlow's device."""
+    from pneumo_desktop.model.inference import default_engine, engine_device
 
-    return device_description()
+    return engine_device(default_engine())
 
 
 def load_model(ctx: CallContext, path: str, batch_size: int = 16,
                fallback_dirs: list[str] | None = None) -> LoadedModel:
-    from pneumo_desktop.model.backend import device_description
+    from pneumo_desktop.model.inference import engine_device
 
     resolved = resolve_bundle_path(Path(path), [Path(d) for d in fallback_dirs]
                                    if fallback_dirs is not None else None)
     spec = ModelSpec(str(resolved), batch_size)
     predictor = predictor_for(ctx, spec)
-    return LoadedModel(spec, predictor.bundle, device_description(),
+    return LoadedModel(spec, predictor.bundle, engine_device(predictor.engine),
                        predictor.learned_check is not None)
 
 
@@ -242,6 +248,13 @@ def save_result(ctx: CallContext, result, folder: str) -> str:
     return str(bundle.path)
 
 
+def recalibrate_on_reads(ctx: CallContext, *args, **kwargs):
+    """"Recalibrate on my reads" (`compute.recalibration`)."""
+    from pneumo_desktop.compute.recalibration import recalibrate_on_reads as run
+
+    return run(ctx, _keep, *args, **kwargs)
+
+
 TASKS: dict[str, Any] = {
     "device": device,
     "load_model": load_model,
@@ -251,4 +264,5 @@ TASKS: dict[str, Any] = {
     "train": train,
     "calibrate": calibrate,
     "save_result": save_result,
+    "recalibrate_on_reads": recalibrate_on_reads,
 }

@@ -69,6 +69,20 @@ def wilson_lower_bound(successes: int, n: int, confidence: float = 0.95) -> floa
     return float((centre - margin) / (1 + z * z / n))
 
 
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> list[float]:
+    """Two-sided Wilson score interval [low, high] of a proportion."""
+    from statistics import NormalDist
+
+    if n == 0:
+        return [0.0, 1.0]
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    # the bounds hold the observed proportion exactly (0 or 1 included, whatever the rounding)
+    return [float(min(p, max(0.0, centre - margin))), float(max(p, min(1.0, centre + margin)))]
+
+
 def confusion(labels: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
     """[[TN, FP], [FN, TP]] with rows = truth (NORMAL, PNEUMONIA)."""
     labels = np.asarray(labels, dtype=bool)

@@ -51,15 +51,19 @@ def run_app(argv: list[str] | None = None, paths: list[str] | None = None) -> in
 
     `paths` (from "Open with" or the command line) are handled like a drop: one image opens
     in the viewer, several files or a folder are scored.
+
+    On a Linux desktop where Qt would use its xcb plugin and a library it needs is missing,
+    say which and how to install it, and return 1 before Qt starts (Qt itself would abort).
     """
     from pneumo_desktop.gui.system_libraries import install_hint, missing_xcb_packages
 
     missing = missing_xcb_packages()
-    if missing:  # Qt will likely abort with "could not load the Qt platform plugin xcb"
+    if missing:
         print(install_hint(missing), file=sys.stderr)
+        return 1
     app = make_application(argv)
     from pneumo_desktop.compute.process import shared_process
-    from pneumo_desktop.gui.main_window import MainWindow
+    from pneumo_desktop.gui.window.main_window import MainWindow
 
     window = MainWindow()
     window.show()

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from pneumo_desktop.gui.app import make_application
-    from pneumo_desktop.gui.main_window import MainWindow
+    from pneumo_desktop.gui.window.main_window import MainWindow
 
     app = make_application([sys.argv[0]])
     width, height = (int(v) for v in args.size.lower().split("x"))

@@ -161,6 +161,15 @@ class AppSettings:
         self.store.setValue("receiving/watch_folder", str(value))
 
     @property
+    def results_destination(self) -> str:
+        """The PACS that gets the result objects, as AE@HOST:PORT ('' : none)."""
+        return self._str("receiving/results_to")
+
+    @results_destination.setter
+    def results_destination(self, value: str) -> None:
+        self.store.setValue("receiving/results_to", str(value))
+
+    @property
     def receiving_enabled(self) -> bool:
         """The receiver was on when the app last closed: start it again at launch."""
         return self._bool("receiving/enabled", False)
@@ -168,6 +177,42 @@ class AppSettings:
     @receiving_enabled.setter
     def receiving_enabled(self, value: bool) -> None:
         self.store.setValue("receiving/enabled", bool(value))
+
+    @property
+    def receive_listen_address(self) -> str:
+        """The address the receiver listens on: 127.0.0.1 (this computer only, the default)
+        or '' (every address, chosen by the user)."""
+        return self._str("receiving/listen_address", "127.0.0.1")
+
+    @receive_listen_address.setter
+    def receive_listen_address(self, value: str) -> None:
+        self.store.setValue("receiving/listen_address", str(value))
+
+    @property
+    def receive_allowed_addresses(self) -> list[str]:
+        """Addresses or networks the receiver accepts connections from (empty: any)."""
+        return [a for a in self._str("receiving/allowed_addresses").split(",") if a]
+
+    @receive_allowed_addresses.setter
+    def receive_allowed_addresses(self, value: list[str]) -> None:
+        self.store.setValue("receiving/allowed_addresses", ",".join(value))
+
+    def receive_tls_file(self, kind: str) -> str:
+        """The TLS 'cert', 'key' or 'ca' file (PEM) of the receiver; '' when none."""
+        return self._str(f"receiving/tls_{kind}")
+
+    def set_receive_tls_file(self, kind: str, path: str) -> None:
+        self.store.setValue(f"receiving/tls_{kind}", str(path))
+
+    @property
+    def retention_days(self) -> int:
+        """Delete received images after this many days; 0: keep them (the default)."""
+        value = int(self._float("receiving/retention_days", 0))
+        return max(value, 0)
+
+    @retention_days.setter
+    def retention_days(self, value: int) -> None:
+        self.store.setValue("receiving/retention_days", int(value))
 
     # -- window ---------------------------------------------------------------------------
     @property

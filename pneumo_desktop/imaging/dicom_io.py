@@ -1,21 +1,24 @@
-"""DICOM radiographs through pydicom: modality LUT, VOI LUT / window, MONOCHROME1 inversion."""
+"""DICOM radiographs through pydicom: modality LUT, VOI LUT / window, MONOCHROME1 inversion;
+colour (RGB, YBR, palette, any bit depth) to grey for the colour check."""
 
 from __future__ import annotations
 
-import io
 import warnings
+from typing import Any
 
 import numpy as np
 
 from pneumo_desktop.errors import ImageLoadError
-from pneumo_desktop.imaging.checks import age_in_years, colour_fraction
+from pneumo_desktop.imaging.checks import colour_fraction
+from pneumo_desktop.imaging.dicom_header import (
+    DISPLAY_TAGS,
+    PATIENT_TAGS,
+    dataset_from_bytes,
+    header_of,
+)
 from pneumo_desktop.imaging.pixels import XRayImage, check_size, stretch_to_uint8, to_gray8
 
-#: Tags shown to the clinician; identifying ones only on request.
-DISPLAY_TAGS = ("Modality", "BodyPartExamined", "ViewPosition", "StudyDate", "Manufacturer",
-                "InstitutionName", "PhotometricInterpretation", "BitsStored",
-                "SeriesDescription", "ProtocolName")
-PATIENT_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge")
+__all__ = ["DISPLAY_TAGS", "PATIENT_TAGS", "decode_dicom"]
 
 _PIXEL_DATA_TAG = b"\xe0\x7f\x10\x00"  # (7FE0,0010) little endian
 _IMAGE_GROUPS = frozenset({0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
@@ -24,36 +27,69 @@ _IMAGE_GROUPS = frozenset({0x0008, 0x0010, 0x0018, 0x0020, 0x0028})
 def decode_dicom(data: bytes, *, name: str = "image.dcm",
                  include_patient: bool = False) -> XRayImage:
     """Decode one single-frame DICOM image to 8-bit grayscale (bone bright)."""
-    import pydicom
-    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+        ds = dataset_from_bytes(data)
     except Exception as exc:  # a damaged header fails anywhere in the parser (struct.error, …)
         raise ImageLoadError(f"{name}: damaged DICOM file ({exc})") from None
-
+    header = header_of(ds, include_patient)
+    if header.is_index:
+        raise ImageLoadError(f"{name}: a DICOMDIR, the index of a DICOM CD or DVD, not an "
+                             "image; score the folder it is in")
     if "PixelData" not in ds:
-        tags = list(ds.keys())
-        has_elements = any(tag.group in _IMAGE_GROUPS for tag in tags)
-        # The pixel element is there but could not be read, or the file stops after its header.
-        if _PIXEL_DATA_TAG in data or (not has_elements and data[128:132] == b"DICM"):
-            raise ImageLoadError(f"{name}: truncated or damaged DICOM file (the pixel data "
-                                 "cannot be read)")
-        if not has_elements:
-            raise ImageLoadError(f"{name}: not a DICOM file (no DICOM elements found)")
-        raise ImageLoadError(f"{name}: DICOM without pixel data (a report or index, not an image)")
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+        raise ImageLoadError(_no_pixels_reason(ds, data, name))
+    frames = _integer(ds, "NumberOfFrames", 1, name)
     if frames > 1:
         raise ImageLoadError(
             f"{name}: multi-frame DICOM ({frames} frames) is not supported; "
             "export the radiograph as a single image"
         )
-    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    rows, cols = _integer(ds, "Rows", 0, name), _integer(ds, "Columns", 0, name)
     if rows * cols == 0:
         raise ImageLoadError(f"{name}: DICOM without image size (Rows/Columns missing)")
     check_size(name, cols, rows)
+    stored = _stored_pixels(ds, name)
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "PALETTE COLOR" and stored.ndim == 2:
+        stored = _palette_to_rgb(ds, stored, name)
+    if stored.ndim == 3:  # colour: pydicom gives RGB (YBR converted), any bit depth
+        return XRayImage(to_gray8(stored[:, :, ::-1]), (rows, cols), "DICOM", header.tags,
+                         colour_fraction(stored), header.age_years)
+    pixels = _to_display(ds, stored)
+    if photometric == "MONOCHROME1":
+        pixels = 255 - pixels
+    return XRayImage(pixels, (rows, cols), "DICOM", header.tags, age_years=header.age_years)
+
+
+def _no_pixels_reason(ds: Any, data: bytes, name: str) -> str:
+    """Why a parsed file has no pixel data element: cut short, not DICOM, or not an image."""
+    tags = list(ds.keys())  # iterating a Dataset gives elements, not tags
+    has_elements = any(tag.group in _IMAGE_GROUPS for tag in tags)
+    # The pixel element is there but could not be read, or the file stops after its meta header.
+    if _PIXEL_DATA_TAG in data or (len(ds) == 0 and data[128:132] == b"DICM"):
+        return f"{name}: truncated or damaged DICOM file (the pixel data cannot be read)"
+    if not has_elements and data[128:132] != b"DICM":
+        return f"{name}: not a DICOM file (no DICOM elements found)"
+    return f"{name}: DICOM without pixel data (a report or index, not an image)"
+
+
+def _integer(ds: Any, tag: str, default: int, name: str) -> int:
+    """An integer tag; a value that is not a number is a damaged header, not a decoder bug."""
+    value = ds.get(tag)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ImageLoadError(f"{name}: damaged DICOM header ({tag} is '{value}', not a "
+                             "number)") from None
+
+
+def _stored_pixels(ds: Any, name: str) -> np.ndarray:
+    """pydicom's pixel array (colour as RGB), with the transfer syntax guessed for a file
+    without a meta header."""
+    import pydicom
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     meta = getattr(ds, "file_meta", None)
     if meta is None or "TransferSyntaxUID" not in meta:
@@ -63,35 +99,27 @@ def decode_dicom(data: bytes, *, name: str = "image.dcm",
         ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit \
             else ExplicitVRLittleEndian
     syntax = ds.file_meta.TransferSyntaxUID
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            stored = ds.pixel_array
+            return ds.pixel_array
     except Exception as exc:  # codec missing, truncated pixel data, …
         raise ImageLoadError(
             f"{name}: cannot decode the DICOM pixels ({syntax.name}): {exc}"
         ) from None
 
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    age = age_in_years(_text(ds, "PatientAge"), _text(ds, "PatientBirthDate"),
-                       _text(ds, "StudyDate") or _text(ds, "AcquisitionDate")
-                       or _text(ds, "SeriesDate"))
-    if stored.ndim == 3:  # colour secondary capture: pydicom gives RGB
-        return XRayImage(to_gray8(stored[:, :, ::-1].copy()), (rows, cols), "DICOM",
-                         _metadata(ds, include_patient), colour_fraction(stored), age)
-    pixels = _to_display(ds, stored)
-    if photometric == "MONOCHROME1":
-        pixels = 255 - pixels
-    return XRayImage(pixels, (rows, cols), "DICOM", _metadata(ds, include_patient), age_years=age)
+
+def _palette_to_rgb(ds: Any, indices: np.ndarray, name: str) -> np.ndarray:
+    """PALETTE COLOR: the palette's RGB colours for the stored indices."""
+    from pydicom.pixels import apply_color_lut
+
+    try:
+        return apply_color_lut(indices, ds)
+    except Exception as exc:  # missing or inconsistent lookup tables  # noqa: BLE001
+        raise ImageLoadError(f"{name}: damaged DICOM palette ({exc})") from None
 
 
-def _text(ds, tag: str) -> str | None:
-    value = ds.get(tag)
-    return None if value is None else str(value)
-
-
-def _to_display(ds, stored: np.ndarray) -> np.ndarray:
+def _to_display(ds: Any, stored: np.ndarray) -> np.ndarray:
     """Apply the modality LUT and the first VOI window (or the data range) -> uint8."""
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
@@ -107,7 +135,7 @@ def _to_display(ds, stored: np.ndarray) -> np.ndarray:
     return stretch_to_uint8(values)
 
 
-def _first(value) -> float | None:
+def _first(value: Any) -> float | None:
     if value is None:
         return None
     try:
@@ -115,12 +143,3 @@ def _first(value) -> float | None:
                      else value)
     except (TypeError, ValueError, IndexError):
         return None
-
-
-def _metadata(ds, include_patient: bool) -> dict[str, str]:
-    tags = DISPLAY_TAGS + (PATIENT_TAGS if include_patient else ())
-    out = {tag: str(ds.get(tag)) for tag in tags if ds.get(tag) not in (None, "")}
-    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-    if syntax is not None:
-        out["TransferSyntax"] = syntax.name
-    return out

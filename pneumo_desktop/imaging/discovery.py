@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from pneumo_desktop.imaging.image_io import looks_like_image
+from pneumo_desktop.imaging.dicom_header import HEAD_BYTES, is_dicomdir_head
+from pneumo_desktop.imaging.formats import IMAGE_SUFFIXES, sniff_format
 
 SKIPPED_NAMES = frozenset({"DICOMDIR", "Thumbs.db", "desktop.ini"})
 
@@ -25,7 +26,8 @@ def collect_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def scan_folder(folder: Path) -> list[Path]:
-    """Images below `folder`, sorted, hidden entries and index files skipped."""
+    """Images below `folder`, sorted, hidden entries and index files skipped: a DICOM CD or
+    DVD (a DICOMDIR and extension-less files in nested folders) is scored as a folder."""
     images: list[Path] = []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -33,6 +35,18 @@ def scan_folder(folder: Path) -> list[Path]:
             if name.startswith(".") or name in SKIPPED_NAMES:
                 continue
             path = Path(root) / name
-            if looks_like_image(path):
+            if _is_image(path):
                 images.append(path)
     return images
+
+
+def _is_image(path: Path) -> bool:
+    """An image suffix or image content, and not a DICOMDIR (whatever its name)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError:  # unreadable: a row says why when it has an image suffix
+        return path.suffix.lower() in IMAGE_SUFFIXES
+    if is_dicomdir_head(head):
+        return False
+    return path.suffix.lower() in IMAGE_SUFFIXES or sniff_format(head) is not None

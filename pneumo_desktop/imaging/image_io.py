@@ -14,29 +14,10 @@ import numpy as np
 
 from pneumo_desktop.errors import ImageLoadError
 from pneumo_desktop.imaging.checks import colour_fraction
+from pneumo_desktop.imaging.formats import DICOM_SUFFIXES, IMAGE_SUFFIXES, sniff_format
 from pneumo_desktop.imaging.pixels import XRayImage, check_size, to_gray8
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".dcm", ".dicom"})
-
 cv2.setNumThreads(1)  # decoding is parallelised across files, not inside one file
-
-
-def sniff_format(head: bytes) -> str | None:
-    """Name the image format from a file's first bytes, or None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
-        return "TIFF"
-    if head.startswith(b"BM"):
-        return "BMP"
-    if len(head) >= 132 and head[128:132] == b"DICM":
-        return "DICOM"
-    # DICOM without preamble/meta: starts with a (0002,xxxx) or (0008,xxxx) element.
-    if len(head) >= 8 and head[:2] in (b"\x02\x00", b"\x08\x00") and head[3:4] == b"\x00":
-        return "DICOM"
-    return None
 
 
 def looks_like_image(path: str | os.PathLike) -> bool:
@@ -80,7 +61,7 @@ def decode_xray(
     if not data:
         raise ImageLoadError(f"{name}: empty file (0 bytes)")
     kind = sniff_format(data[:132])
-    if kind is None and Path(name).suffix.lower() in (".dcm", ".dicom"):
+    if kind is None and Path(name).suffix.lower() in DICOM_SUFFIXES:
         kind = "DICOM"
     if kind is None:
         raise ImageLoadError(f"{name}: not an image (not JPEG, PNG, TIFF, BMP or DICOM)")

@@ -36,12 +36,14 @@ def check_size(name: str, width: int, height: int) -> None:
 
 
 def to_gray8(pixels: np.ndarray) -> np.ndarray:
-    """Any decoded raster (8/16-bit, float, gray/BGR/BGRA) -> uint8 grayscale."""
+    """Any decoded raster (8/16/32-bit, signed, float; gray/BGR/BGRA) -> uint8 grayscale."""
     if pixels.ndim == 3:
         if pixels.shape[2] == 4:
             pixels = pixels[:, :, :3]
         if pixels.shape[2] == 3:
-            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+            if pixels.dtype not in (np.uint8, np.uint16, np.float32):  # what OpenCV converts
+                pixels = pixels.astype(np.float32)
+            pixels = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_BGR2GRAY)
         else:
             pixels = pixels[:, :, 0]
     if pixels.dtype == np.uint8:

@@ -8,6 +8,7 @@ per path, in order (`predictor_scorer` wraps a `Predictor`; the GUI may score el
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import logging
@@ -18,6 +19,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import numpy as np
 
 from pneumo_desktop.intake.audit_log import REFUSED, SCORED, UNREADABLE, AuditLog
 from pneumo_desktop.model.scoring import CSV_COLUMNS, csv_row
@@ -48,6 +51,12 @@ class Outcome:
 
     row: dict[str, str]  # the `score` CSV row (scoring.CSV_COLUMNS)
     model_version: str = ""
+    logit: float | None = None  # the model's raw output, also for a refused study it scored
+    typicality: float | None = None  # the learned check's distance / cut-off
+    reason_code: str = ""  # the input check's refusal code
+    #: the film as scored (uint8, bone bright) and its heat map (0..1), when asked for
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def path(self) -> Path:
@@ -95,18 +104,35 @@ def model_version(bundle) -> str:
     return f"sha256:{bundle.card.sha256[:12]}" if bundle.card.sha256 else ""
 
 
-def predictor_scorer(predictor) -> Scorer:
+def predictor_scorer(predictor, heatmaps: bool = False) -> Scorer:
     """A Scorer on a `Predictor` (or anything with its `bundle`, `threshold` and
-    `score_files`, e.g. `RemotePredictor`): rows exactly as `pneumo-desktop score` writes them.
-    """
+    `score_files`, e.g. `RemotePredictor`): rows exactly as `pneumo-desktop score` writes them;
+    with `heatmaps`, each scored outcome also carries its film and heat map."""
     version = model_version(predictor.bundle)
 
     def score(paths: list[Path]) -> Iterable[Outcome]:
         learned = predictor.bundle.has_learned_check
-        for item in predictor.score_files(paths):
-            yield Outcome(csv_row(item, predictor.bundle.name, predictor.threshold, learned),
-                          version)
+        for item in predictor.score_files(paths, heatmaps=heatmaps):
+            outcome = outcome_of(item, predictor.bundle.name, predictor.threshold, learned,
+                                 version)
+            pred = item.prediction
+            if heatmaps and pred is not None and item.image is not None:
+                outcome = dataclasses.replace(outcome, image=item.image.pixels,
+                                              heatmap=pred.display_heatmap)
+            yield outcome
     return score
+
+
+def outcome_of(item, model_name: str, threshold: float, learned: bool = True,
+               version: str = "") -> Outcome:
+    """The Outcome of a `ScoredFile`: its CSV row, and the logit, typicality and refusal code
+    the audit log keeps for monitoring."""
+    prediction = item.prediction or item.withheld
+    refusal = item.refusal
+    return Outcome(csv_row(item, model_name, threshold, learned), version,
+                   logit=getattr(prediction, "logit", None),
+                   typicality=getattr(prediction, "typicality", None),
+                   reason_code=refusal.code if refusal is not None else "")
 
 
 def failed_outcome(path: Path, reason: str) -> Outcome:
@@ -197,16 +223,18 @@ class ResultsCsv:
 
 class IntakePipeline:
     """Logs each arrival as `received`, queues it, and scores queued arrivals in batches on
-    one thread: the outcome goes to the results CSV (if any), then to the log, then to
-    `on_outcome`. `stop()` finishes the batch in flight; what is still queued stays
-    `received` without an outcome in the log and is scored by `recover()` at the next start.
+    one thread: the outcome goes to the results CSV (if any), then to `before_log` (e.g. the
+    result objects for the PACS), then to the log, then to `on_outcome`. `stop()` finishes
+    the batch in flight; what is still queued stays `received` without an outcome in the log
+    and is scored by `recover()` at the next start.
     """
 
     def __init__(self, scorer: Scorer, audit: AuditLog, *, results: ResultsCsv | None = None,
                  on_outcome: Callable[[Arrival, Outcome], None] | None = None,
+                 before_log: Callable[[Arrival, Outcome], None] | None = None,
                  batch_size: int = 16, linger_s: float = 0.05):
         self.scorer, self.audit, self.results = scorer, audit, results
-        self.on_outcome = on_outcome
+        self.on_outcome, self.before_log = on_outcome, before_log
         self.batch_size, self.linger_s = batch_size, linger_s
         self._queue: queue.Queue[Arrival | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -305,13 +333,19 @@ class IntakePipeline:
             if self.results and str(arrival.path) not in self._rows_written:
                 self.results.append(outcome.row)
             self._rows_written.discard(str(arrival.path))
+            if self.before_log:  # durable before the outcome is: redone if we die between
+                try:
+                    self.before_log(arrival, outcome)
+                except Exception:
+                    log.exception("before_log failed")
             row = outcome.row
             self.audit.log_outcome(
                 arrival.log_id, event=outcome.event, path=arrival.path, sha256=arrival.sha256,
                 model=row["model"], model_version=outcome.model_version,
                 threshold=float(row["threshold"]) if row["threshold"] else None,
                 probability=outcome.probability, decision=outcome.decision,
-                input_check=row["input_check"], detail=outcome.reason)
+                input_check=row["input_check"], detail=outcome.reason, logit=outcome.logit,
+                typicality=outcome.typicality, reason_code=outcome.reason_code)
             if self.on_outcome:
                 try:
                     self.on_outcome(arrival, outcome)

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import re
+import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from pynetdicom.sop_class import (
 )
 
 from pneumo_desktop.errors import PneumoError
+from pneumo_desktop.intake.connection_guard import GuardedAssociationServer, parse_networks
 from pneumo_desktop.intake.pipeline import Arrival, describe, sha256_bytes
 
 log = logging.getLogger(__name__)
@@ -74,20 +76,28 @@ class StorageReceiver:
     """A Storage SCP on `port` (0: any free port) as `ae_title`, storing into `out_dir`.
 
     `allowed_callers` limits the calling AE titles (None: any); associations must name
-    `ae_title` as the called AE. Each new instance is stored, then handed to `on_arrival`
-    (which must return quickly, e.g. queue it), then answered with success; a duplicate (same
-    SOP Instance UID already stored) is answered with success and not handed on again.
+    `ae_title` as the called AE. `allowed_addresses` (addresses or networks; None: any) and
+    `ssl_context` (TLS; see `tls.server_context`) are checked as a connection is accepted; a
+    refused one goes to `on_refused(address, reason)`. Each new instance is stored, then handed
+    to `on_arrival` (which must return quickly, e.g. queue it), then answered with success; a
+    duplicate (same SOP Instance UID already stored) is answered with success and not handed
+    on again.
     """
 
     def __init__(self, out_dir: str | os.PathLike, on_arrival: Callable[[Arrival], None], *,
                  ae_title: str = DEFAULT_AE_TITLE, port: int = DEFAULT_PORT, host: str = "",
-                 allowed_callers: Iterable[str] | None = None):
+                 allowed_callers: Iterable[str] | None = None,
+                 allowed_addresses: Iterable[str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 on_refused: Callable[[str, str], None] | None = None):
         if not ae_title or len(ae_title) > 16 or "\\" in ae_title:
             raise PneumoError(f"AE title {ae_title!r} must have 1 to 16 characters, no '\\'")
         self.out_dir = Path(out_dir).resolve()
         self.on_arrival = on_arrival
         self.ae_title, self.host, self._port = ae_title, host, port
         self.allowed_callers = sorted(set(allowed_callers or ()))
+        self.allowed_networks = parse_networks(allowed_addresses or ())
+        self.ssl_context, self.on_refused = ssl_context, on_refused
         self._store_lock = threading.Lock()  # duplicate check + rename + hand-over
         self._busy = 0
         self._idle = threading.Condition()
@@ -115,9 +125,14 @@ class StorageReceiver:
         ae.add_supported_context(Verification)
         ae.require_called_aet = True
         ae.require_calling_aet = self.allowed_callers
-        self._server = ae.start_server((self.host, self._port), block=False,
-                                       evt_handlers=[(evt.EVT_C_STORE, self.handle_store)])
-        self._ae = ae
+        server = ae.make_server((self.host, self._port), ssl_context=self.ssl_context,
+                                evt_handlers=[(evt.EVT_C_STORE, self.handle_store)],
+                                server_class=GuardedAssociationServer,
+                                allowed=self.allowed_networks, on_refused=self.on_refused)
+        ae._servers.append(server)  # as ae.start_server does: server.shutdown() removes it
+        threading.Thread(target=server.serve_forever, name=f"receiver-{self.ae_title}",
+                         daemon=True).start()
+        self._server, self._ae = server, ae
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop listening, abort open associations (unanswered instances will be sent again

@@ -17,6 +17,7 @@ from pneumo_desktop.paths import app_root, user_data_dir
 MODEL_FILE = "model.keras"
 CARD_FILE = "model.json"
 CHECK_FILE = "input_check.npz"  # the learned input check (optional; sha256 in the card)
+TFLITE_FILE = "model.tflite"  # the same model for the LiteRT engine (sha256 in the card)
 FORMAT_VERSION = 1
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
 REQUIRED_FIELDS = ("format_version", "name", "architecture", "input_size", "preprocessing",
@@ -47,7 +48,11 @@ class ModelCard:
     calibration: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     input_check: dict[str, Any] = field(default_factory=dict)  # {} = no learned check
+    tflite: dict[str, Any] = field(default_factory=dict)  # {} = no .tflite (older bundles)
     local: dict[str, Any] = field(default_factory=dict)  # figures on a clinic's own studies
+    heatmap: dict[str, Any] = field(default_factory=dict)  # fixed heat-map scale ({}: relative)
+    # score and typicality distributions on the validation split (input-drift monitoring)
+    reference: dict[str, Any] = field(default_factory=dict)
     app_version: str = ""
     sha256: str = ""
     format_version: int = FORMAT_VERSION
@@ -114,6 +119,25 @@ class ModelBundle:
     def has_learned_check(self) -> bool:
         return bool(self.card.input_check.get("sha256"))
 
+    @property
+    def has_tflite(self) -> bool:
+        return isinstance(self.card.tflite, dict) and bool(self.card.tflite.get("sha256"))
+
+    @property
+    def tflite_file(self) -> Path:
+        return self.path / TFLITE_FILE
+
+    def verify_tflite(self) -> None:
+        """Raise unless the card's `.tflite` is there and matches its checksum."""
+        try:
+            matches = sha256_of(self.tflite_file) == self.card.tflite["sha256"]
+        except OSError as exc:
+            raise BundleError(f"{self.path.name}/{TFLITE_FILE} cannot be read "
+                              f"({exc.strerror})") from None
+        if not matches:
+            raise BundleError(f"{self.path.name}: {TFLITE_FILE} does not match the checksum in "
+                              "model.json (the file is corrupt or was replaced)")
+
     def learned_check(self):
         """The learned input check stored with the model, or None for bundles without one."""
         from pneumo_desktop.model.input_check import LearnedCheck
@@ -167,17 +191,37 @@ def read_bundle(path: str | os.PathLike, verify: bool = True,
     bundle = ModelBundle(path, card)
     if verify and verify_check and bundle.has_learned_check:
         bundle.learned_check()  # present and matching its checksum
+    if verify and bundle.has_tflite:
+        bundle.verify_tflite()
     return bundle
 
 
 def write_bundle(path: str | os.PathLike, model, card: ModelCard,
                  learned_check=None) -> ModelBundle:
-    """Save a Keras model, its card and its learned input check as a bundle, atomically."""
+    """Save a Keras model, its `.tflite` for the LiteRT engine, its card and its learned
+    input check as a bundle, atomically."""
     path = Path(path)
     with atomic_directory(path) as tmp:
         model.save(tmp / MODEL_FILE)
+        card.tflite = _export_tflite(model, card.input_size, tmp)
         _finish_bundle(path, tmp, card, learned_check)
     return read_bundle(path)
+
+
+def _export_tflite(model, size: int, folder: Path) -> dict[str, Any]:
+    """Write the model's `.tflite` into `folder`; its card entry ({} for a model without the
+    heat-map head, which no engine scores; the failure when the converter fails, and the
+    bundle is then scored by TensorFlow, converting again once when LiteRT is asked for)."""
+    from pneumo_desktop.model.tflite_export import NoHeatMapHead, export_tflite, tflite_card
+
+    try:
+        data = export_tflite(model, size)
+    except NoHeatMapHead:
+        return {}
+    except Exception as exc:  # a converter bug must not lose a trained model
+        return {"error": f"conversion failed: {exc}"[:500]}
+    (folder / TFLITE_FILE).write_bytes(data)
+    return tflite_card(data, TFLITE_FILE)
 
 
 def attach_learned_check(path: str | os.PathLike, learned_check) -> ModelBundle:
@@ -185,7 +229,24 @@ def attach_learned_check(path: str | os.PathLike, learned_check) -> ModelBundle:
     bundle = read_bundle(path, verify_check=False)  # the old check is being replaced
     with atomic_directory(bundle.path) as tmp:
         shutil.copy2(bundle.model_file, tmp / MODEL_FILE)
+        if bundle.has_tflite:
+            shutil.copy2(bundle.tflite_file, tmp / TFLITE_FILE)
         _finish_bundle(bundle.path, tmp, bundle.card, learned_check)
+    return read_bundle(path)
+
+
+def attach_tflite(path: str | os.PathLike) -> ModelBundle:
+    """Give an existing bundle its `.tflite` (converted from model.keras, which is kept byte
+    for byte, as are the learned check and the README); the card records its sha256."""
+    bundle = read_bundle(path)
+    card = bundle.card
+    with atomic_directory(bundle.path) as tmp:
+        shutil.copy2(bundle.model_file, tmp / MODEL_FILE)
+        card.tflite = _export_tflite(bundle.load_keras_model(), card.input_size, tmp)
+        if bundle.has_learned_check:
+            shutil.copy2(bundle.path / CHECK_FILE, tmp / CHECK_FILE)
+        (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2) + "\n", "utf-8")
+        _copy_extras(bundle.path, tmp)
     return read_bundle(path)
 
 
@@ -202,6 +263,11 @@ def _finish_bundle(path: Path, tmp: Path, card: ModelCard, learned_check) -> Non
         card.input_check = {**learned_check.info, "file": CHECK_FILE,
                             "sha256": hashlib.sha256(data).hexdigest()}
     (tmp / CARD_FILE).write_text(json.dumps(card.to_json(), indent=2) + "\n", "utf-8")
+    _copy_extras(path, tmp)
+
+
+def _copy_extras(path: Path, tmp: Path) -> None:
+    """Files a bundle keeps across rewrites (its README)."""
     for extra in ("README.md",):
         if (path / extra).is_file():
             shutil.copy2(path / extra, tmp / extra)
@@ -213,7 +279,8 @@ def default_model_dirs() -> list[Path]:
 
 
 def builtin_models_dir() -> Path:
-    """`models/` shipped with the app (source tree, or the PyInstaller bundle)."""
+    """`models/` shipped with the app (PyInstaller bundle, wheel's package data or source
+    tree: `paths.app_root`)."""
     return app_root() / "models"
 
 

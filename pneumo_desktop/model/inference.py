@@ -12,13 +12,56 @@ import numpy as np
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.imaging.checks import Refusal, check_image
+from pneumo_desktop.imaging.dicom_header import check_dicom_tags
 from pneumo_desktop.imaging.image_io import XRayImage, load_xray
 from pneumo_desktop.imaging.preprocessing import prepare
-from pneumo_desktop.model.architectures import FEATURES_LAYER, LOGIT_LAYER
 from pneumo_desktop.model.bundle import CLASS_NAMES, ModelBundle
-from pneumo_desktop.model.heatmaps import class_activation_maps, resize_map
-from pneumo_desktop.model.input_check import softmax
+from pneumo_desktop.model.heatmaps import (
+    HeatScale,
+    absolute_maps,
+    relative_maps,
+    resize_map,
+)
 from pneumo_desktop.model.logits import sigmoid
+
+ENGINES = ("litert", "tensorflow")
+ENGINE_VARIABLE = "PNEUMO_ENGINE"  # the default engine, for the app and the compute process
+
+
+def default_engine() -> str:
+    """`PNEUMO_ENGINE` when set to an engine's name, else LiteRT."""
+    chosen = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
+    return chosen if chosen in ENGINES else "litert"
+
+
+def engine_device(engine: str) -> str:
+    """'CPU (LiteRT)' for the LiteRT engine; TensorFlow's device ('CPU' or 'GPU (name)')."""
+    if engine == "litert":
+        return "CPU (LiteRT)"
+    from pneumo_desktop.model.backend import device_description
+
+    return device_description()
+
+
+def open_forward(bundle: ModelBundle, engine: str, batch_size: int, check):
+    """The forward pass of `engine` for `bundle`, and a line saying what runs it. LiteRT uses
+    the bundle's `.tflite`, or converts model.keras once (cached); when it cannot, TensorFlow
+    scores instead and the line says why."""
+    if engine not in ENGINES:
+        raise PneumoError(f"Unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    note = ""
+    if engine == "litert":
+        from pneumo_desktop.model.litert_engine import LiteRTForward, litert_model
+
+        path, note = litert_model(bundle)
+        if path is not None:
+            forward = LiteRTForward(path)
+            if check is not None:
+                check.require_fit(forward.features, bundle.name)
+            return forward, note
+    from pneumo_desktop.model.tf_engine import TensorFlowForward
+
+    return TensorFlowForward(bundle, batch_size, check), note or "TensorFlow (model.keras)"
 
 
 @dataclass
@@ -28,8 +71,38 @@ class Prediction:
 
     probability: float
     threshold: float
-    heatmap: np.ndarray | None = None  # float32 0..1 at the image's resolution
+    heatmap: np.ndarray | None = None  # float32 0..1 at the image's resolution (see below)
     refusal: Refusal | None = None
+    evidence: np.ndarray | None = None  # (h, w) class activation in logit units, low-res
+    heat_scale: HeatScale | None = None  # the model's fixed scale; None: relative maps
+    logit: float | None = None  # the model's raw output (drift monitoring)
+    typicality: float | None = None  # the learned check's distance / cut-off (None: no check)
+
+    @property
+    def heatmap_is_relative(self) -> bool:
+        """True when `heatmap` is normalised per film (a bundle without a fixed scale)."""
+        return self.heat_scale is None
+
+    @property
+    def heatmap_shown(self) -> bool:
+        """Whether a map is shown by default: below the scale's `show_from` probability no
+        region raised the score, and viewer, report, `score --heatmaps` and PACS images show
+        none (the relative view stays available on request)."""
+        return self.heat_scale is None or self.heat_scale.shown(self.probability)
+
+    @property
+    def display_heatmap(self) -> np.ndarray | None:
+        """`heatmap` as every view shows it by default: all zero (uncoloured) below the
+        display rule; None when no map was computed."""
+        if self.heatmap is None or self.heatmap_shown:
+            return self.heatmap
+        return np.zeros_like(self.heatmap)
+
+    def relative_heatmap(self, shape: tuple[int, int]) -> np.ndarray | None:
+        """The per-film normalised map at `shape` (h, w): the view a user may ask for."""
+        if self.evidence is None:
+            return None
+        return resize_map(relative_maps(self.evidence[None])[0], shape)
 
     @property
     def label(self) -> str:
@@ -54,23 +127,28 @@ class ScoredFile:
     image: XRayImage | None = None  # kept only when heat maps were asked for
     withheld: Prediction | None = None
     model_input: np.ndarray | None = None  # (S, S, 1), kept only when asked for
+    #: refused by its DICOM tags from the header alone: never decoded, so no score withheld
+    tag_refusal: Refusal | None = None
 
     @property
     def refusal(self) -> Refusal | None:
-        return self.withheld.refusal if self.withheld else None
+        return self.withheld.refusal if self.withheld else self.tag_refusal
 
 
 class Predictor:
-    """Scores images with one bundle: compiled once, fixed batch size, parallel decoding."""
+    """Scores images with one bundle: parallel decoding, batches through one forward pass on
+    `engine` ("litert", the default unless PNEUMO_ENGINE says otherwise, or "tensorflow");
+    `engine_note` says what runs it."""
 
     def __init__(self, bundle: ModelBundle, *, batch_size: int = 16,
                  threshold: float | None = None, decode_workers: int | None = None,
-                 input_check: bool = True, learned_check: bool = True):
-        from pneumo_desktop.model.backend import keras_module
-
-        keras = keras_module()
+                 input_check: bool = True, learned_check: bool = True,
+                 engine: str | None = None):
         self.bundle = bundle
         self.input_check = input_check  # False: score everything, marking what it would refuse
+        # a DICOM whose header tags refuse it is not decoded (False: decode first, as before
+        # issue 23; for benchmarks)
+        self.tags_first = True
         # the bundle's learned check (None: it has none, or `learned_check=False` for benchmarks)
         self.learned_check = bundle.learned_check() if learned_check else None
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -80,85 +158,53 @@ class Predictor:
         self.size = bundle.card.input_size
         self.preprocessing = bundle.card.preprocessing
         self.decode_workers = decode_workers or min(4, os.cpu_count() or 1)
-        model = bundle.load_keras_model()
-        self.model = model
-        try:
-            features = model.get_layer(FEATURES_LAYER).input
-            logit = model.get_layer(LOGIT_LAYER)
-        except ValueError:
-            raise PneumoError(f"{bundle.name}: the model lacks the '{FEATURES_LAYER}' -> "
-                              f"'{LOGIT_LAYER}' head needed for heat maps") from None
-        self._cam_weights = np.asarray(logit.get_weights()[0]).reshape(-1)
-        if self.learned_check and self.learned_check.dim != len(self._cam_weights):
-            raise PneumoError(f"{bundle.name}: the learned input check does not fit the model "
-                              f"({self.learned_check.dim} features, the model has "
-                              f"{len(self._cam_weights)})")
-        probe = keras.Model(model.inputs, [features, logit.output])
-        shape = (batch_size, self.size, self.size, 1)
-        self._check_in_graph = False
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
+        self._forward, self.engine_note = open_forward(bundle, engine or default_engine(),
+                                                       batch_size, self.learned_check)
+        self.engine: str = self._forward.name
+        self._keras_model = getattr(self._forward, "model", None)
+        self.heat_scale = HeatScale.from_card(bundle.card.heatmap)
 
-            check = self.learned_check
-            self._check_in_graph = check is not None
-
-            def run(x):
-                features, logit = probe(x, training=False)
-                if check is None:
-                    return features, logit
-                # the learned check's matrix products run in TensorFlow's thread pool, not in
-                # NumPy's BLAS, whose spinning threads slowed scoring by 15 % on 2 cores
-                pooled = tf.reduce_mean(features, axis=(1, 2))
-                whitened = tf.matmul(pooled - check.mean.astype(np.float32),
-                                     check.whitening.astype(np.float32))
-                views = tf.matmul((pooled - check.view_mean.astype(np.float32))
-                                  / check.view_scale.astype(np.float32),
-                                  check.view_weights.astype(np.float32)) \
-                    + check.view_bias.astype(np.float32)
-                return features, logit, tf.reduce_sum(tf.square(whitened), axis=1), views
-
-            forward = tf.function(run, jit_compile=False,
-                                  input_signature=[tf.TensorSpec(shape, tf.float32)])
-            self._forward = lambda x: [t.numpy() for t in forward(x)]
-        else:
-            self._forward = probe.predict_on_batch
-        self._forward(np.zeros(shape, np.float32))  # compile now, not on the first study
+    @property
+    def model(self):
+        """The bundle's Keras model (loaded on first use with the LiteRT engine: imports
+        TensorFlow)."""
+        if self._keras_model is None:
+            self._keras_model = self.bundle.load_keras_model()
+        return self._keras_model
 
     # -- arrays --------------------------------------------------------------------------
     def predict_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, S, S, 1) prepared inputs -> probabilities (N,) and CAMs (N, h, w) in 0..1."""
+        """(N, S, S, 1) prepared inputs -> probabilities (N,) and CAMs (N, h, w) in 0..1, each
+        normalised to its own peak (heat-map focus measures are per film)."""
         probs, cams, _ = self.predict_with_features(inputs)
         return probs, cams
 
     def predict_with_features(self, inputs: np.ndarray
                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Probabilities (N,), CAMs (N, h, w) and pooled features (N, C), one forward pass."""
-        probs, cams, pooled, _ = self._run(inputs)
-        return probs, cams, pooled
+        """Probabilities (N,), relative CAMs (N, h, w) and pooled features (N, C), one pass."""
+        probs, evidence, pooled, _, _, _ = self._run(inputs)
+        return probs, relative_maps(evidence), pooled
 
     def _run(self, inputs: np.ndarray):
-        """Probabilities, CAMs, pooled features and the learned check's verdicts."""
-        probs, cams, pooled, verdicts = [], [], [], []
+        """Probabilities, evidence maps (logit units), pooled features, the learned check's
+        verdicts, the logits and the typicality ratios (NaN without a learned check)."""
+        probs, cams, pooled, verdicts, raw, ratios = [], [], [], [], [], []
+        check = self.learned_check
         for start in range(0, len(inputs), self.batch_size):
-            chunk = inputs[start:start + self.batch_size]
-            batch = np.zeros((self.batch_size, self.size, self.size, 1), np.float32)
-            batch[:len(chunk)] = chunk
-            outputs = self._forward(batch)
-            features, logits = outputs[0], outputs[1]
-            n = len(chunk)
-            probs.append(sigmoid(logits[:n, 0]))
-            cams.append(class_activation_maps(features[:n], self._cam_weights))
-            pooled.append(features[:n].mean(axis=(1, 2)))
-            if self._check_in_graph:
-                check = self.learned_check
-                ratio = np.sqrt(np.maximum(outputs[2][:n], 0.0)) / check.cutoff
-                verdicts.extend(check.verdicts(ratio, softmax(outputs[3][:n])))
-            else:
-                verdicts.extend(self.learned_verdicts(pooled[-1]))
+            logits, evidence, features, checked = self._forward(
+                inputs[start:start + self.batch_size])
+            probs.append(sigmoid(logits))
+            raw.append(np.asarray(logits, np.float64))
+            cams.append(np.asarray(evidence, np.float32))
+            pooled.append(features)
+            ratios.append(check.typicality(features) if check is not None
+                          else np.full(len(logits), np.nan))
+            verdicts.extend(checked if checked is not None else self.learned_verdicts(features))
         if not probs:
             return (np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32),
-                    [])
-        return np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts
+                    [], np.zeros(0), np.zeros(0))
+        return (np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts,
+                np.concatenate(raw), np.concatenate(ratios))
 
     def learned_verdicts(self, pooled: np.ndarray) -> list[Refusal | None]:
         """The learned check on pooled features; all None when the bundle has none."""
@@ -189,11 +235,14 @@ class Predictor:
     def _predictions(self, inputs: list[np.ndarray], pre: list[Refusal | None],
                      shapes: list[tuple[int, int] | None]) -> list[Prediction]:
         """Score prepared inputs; each Prediction carries its input-check verdict."""
-        probs, cams, _, learned = self._run(np.stack(inputs))
+        probs, evidence, _, learned, logits, ratios = self._run(np.stack(inputs))
+        scale = self.heat_scale
+        shown = absolute_maps(evidence, scale) if scale else relative_maps(evidence)
         return [Prediction(float(p), self.threshold,
-                           resize_map(cam, shape) if shape else None, first or second)
-                for p, cam, first, second, shape in zip(probs, cams, pre, learned, shapes,
-                                                        strict=True)]
+                           resize_map(cam, shape) if shape else None, first or second,
+                           ev, scale, float(z), None if np.isnan(r) else float(r))
+                for p, cam, ev, first, second, shape, z, r in zip(
+                    probs, shown, evidence, pre, learned, shapes, logits, ratios, strict=True)]
 
     @property
     def has_learned_check(self) -> bool:
@@ -235,7 +284,15 @@ class Predictor:
                               withheld=prediction)
         return ScoredFile(path, prediction=prediction, image=image)
 
-    def _load(self, path: Path, keep_image: bool):
+    def _load(self, path: Path, keep_image: bool, tags_first: bool
+              ) -> tuple[np.ndarray | None, Refusal | None, XRayImage | None]:
+        """(model input, pre-model verdict, full image if kept) of one file. With
+        `tags_first`, a DICOM that its header's tags refuse comes back as (None, refusal, None)
+        without its pixels being decoded."""
+        if tags_first:
+            refusal = check_dicom_tags(path)
+            if refusal is not None:
+                return None, refusal, None
         image = load_xray(path) if keep_image else None
         return (*self.model_input(path, image), image)
 
@@ -253,8 +310,13 @@ class Predictor:
         Stops early (between batches) once `cancelled()` returns True. `keep_inputs` keeps
         each readable file's model input in `model_input` (for a second look without decoding
         again).
+
+        With the input check on, a DICOM is first checked on its header's tags (`tags_first`):
+        one they refuse is neither decoded nor scored and comes back with `tag_refusal` (no
+        withheld score). `keep_inputs` and `input_check=False` decode and score every file.
         """
         paths = [Path(p) for p in paths]
+        tags_first = self.tags_first and self.input_check and not keep_inputs
         window = 2 * self.batch_size
         pool = ThreadPoolExecutor(self.decode_workers, thread_name_prefix="decode")
         try:
@@ -263,7 +325,7 @@ class Predictor:
             while index < len(paths) or pending:
                 while index < len(paths) and len(pending) < window:
                     pending.append((paths[index], pool.submit(self._load, paths[index],
-                                                              heatmaps)))
+                                                              heatmaps, tags_first)))
                     index += 1
                 chunk, pending = pending[:self.batch_size], pending[self.batch_size:]
                 if cancelled():
@@ -284,6 +346,9 @@ class Predictor:
                 continue
             except Exception as exc:  # a decoder bug must not lose the rest of the batch
                 results.append(ScoredFile(path, error=f"{path.name}: cannot read ({exc})"))
+                continue
+            if array is None:  # refused by its tags before decoding
+                results.append(ScoredFile(path, error=pre.message, tag_refusal=pre))
                 continue
             good.append((len(results), path, array, pre, image))
             results.append(None)

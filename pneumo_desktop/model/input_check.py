@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.imaging.checks import Refusal
 
 VIEW_CLASSES = ("upright", "rotated 90° anticlockwise", "rotated 180° (upside down)",
@@ -44,6 +45,12 @@ class LearnedCheck:
     @property
     def dim(self) -> int:
         return int(self.mean.shape[0])
+
+    def require_fit(self, features: int, model_name: str) -> None:
+        """Raise unless the check reads as many pooled features as the model gives."""
+        if self.dim != features:
+            raise PneumoError(f"{model_name}: the learned input check does not fit the model "
+                              f"({self.dim} features, the model has {features})")
 
     def typicality(self, features: np.ndarray) -> np.ndarray:
         """Distance / cut-off per row: above 1 is atypical."""

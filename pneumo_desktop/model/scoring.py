@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from pneumo_desktop.atomic import atomic_open, atomic_write_bytes
 from pneumo_desktop.model.heatmaps import overlay
-from pneumo_desktop.model.inference import Predictor, ScoredFile
+from pneumo_desktop.model.inference import Prediction, Predictor, ScoredFile
 
 CSV_COLUMNS = ("path", "probability", "prediction", "threshold", "model", "error", "input_check")
 
@@ -66,6 +67,35 @@ def write_csv(path: str | os.PathLike, rows: Iterable[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
+def heatmap_image(gray: np.ndarray, prediction: Prediction, opacity: float = 0.4
+                  ) -> np.ndarray:
+    """The film with its heat map on the model's fixed scale, as every exported image shows
+    it: below the scale's `show_from` probability the film stays uncoloured (no region raised
+    the score); a bundle without a fixed scale gets the per-film map, captioned relative."""
+    if prediction.heatmap is None or not prediction.heatmap_shown:
+        rgb = np.repeat(gray[:, :, None], 3, axis=2)
+        if prediction.heat_scale is not None:
+            caption(rgb, f"no heat map: probability below {prediction.heat_scale.show_from:.0%}"
+                         " (no region raised the score)")
+        return rgb
+    rgb = overlay(gray, prediction.heatmap, opacity)
+    if prediction.heatmap_is_relative:
+        caption(rgb, "heat map relative to this film's own peak (no fixed scale)")
+    return rgb
+
+
+def caption(rgb: np.ndarray, text: str) -> None:
+    """Write `text` at the bottom-left of an RGB image, white on a dark band, in place."""
+    h, w = rgb.shape[:2]
+    scale = max(0.4, w / 1400)
+    thickness = max(1, round(scale * 2))
+    (_tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    top = max(0, h - th - base - 2 * thickness - 6)
+    rgb[top:] = (rgb[top:].astype(np.float32) * 0.35).astype(np.uint8)
+    cv2.putText(rgb, text, (6, h - base - 4), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                (255, 255, 255), thickness, cv2.LINE_AA)
+
+
 def write_overlay(item: ScoredFile, folder: Path, used: set[str]) -> Path:
     """Save the image with its heat map as `<stem>_heatmap.png` (numbered if taken)."""
     stem = item.path.stem
@@ -75,7 +105,7 @@ def write_overlay(item: ScoredFile, folder: Path, used: set[str]) -> Path:
         name = f"{stem}_{n}_heatmap.png"
     used.add(name)
     target = folder / name
-    rgb = overlay(item.image.pixels, item.prediction.heatmap)
+    rgb = heatmap_image(item.image.pixels, item.prediction)
     ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if ok:
         atomic_write_bytes(target, encoded.tobytes())
@@ -90,11 +120,14 @@ def score_to_csv(
     heatmap_dir: str | os.PathLike | None = None,
     progress: Callable[[int, int, ScoredFile], None] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    heatmaps: bool = False,
+    on_row: Callable[[ScoredFile, dict[str, str]], None] | None = None,
 ) -> BatchSummary:
     """Score `paths`, streaming rows into a temporary file renamed to `out_csv` at the end.
 
     An interrupted or cancelled run leaves no CSV at `out_csv` (an earlier one stays
-    untouched): a CSV always has one row per input.
+    untouched): a CSV always has one row per input. `on_row` gets each file with its row
+    (with its image and heat map when `heatmaps` or `heatmap_dir` asked for them).
     """
     summary, started = BatchSummary(), time.perf_counter()
     folder = Path(heatmap_dir) if heatmap_dir else None
@@ -105,11 +138,14 @@ def score_to_csv(
         with atomic_open(out_csv, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
             writer.writeheader()
-            results = predictor.score_files(paths, heatmaps=folder is not None,
+            results = predictor.score_files(paths, heatmaps=heatmaps or folder is not None,
                                             cancelled=cancelled)
             for done, item in enumerate(results, start=1):
-                writer.writerow(csv_row(item, predictor.bundle.name, predictor.threshold,
-                                        predictor.learned_check is not None))
+                row = csv_row(item, predictor.bundle.name, predictor.threshold,
+                              predictor.learned_check is not None)
+                writer.writerow(row)
+                if on_row:
+                    on_row(item, row)
                 if item.prediction:
                     summary.scored += 1
                     if folder:

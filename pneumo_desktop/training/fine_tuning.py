@@ -58,6 +58,7 @@ from pneumo_desktop.training.train import (
     fit,
     fit_input_check,
     fold_calibration,
+    heat_scale_section,
     predict_logits,
     redacted_command,
     scan_data,
@@ -269,6 +270,9 @@ def fine_tune_local(data_dir: str | Path, config: TrainConfig,
             "command": redacted_command(sys.argv[1:]) if "train" in sys.argv else "",
         },
         local=local)
+    card.heatmap = heat_scale_section(model, cache.images, scores >= threshold,
+                                      "local studies the fine-tuned model flags "
+                                      "(out-of-fold)") or dict(parent.card.heatmap)
     result = TrainingResult(model, card, adapter.history, labels.astype(np.float32), scores,
                             runs.stopped, check)
     return LocalFineTune(result, metrics.sigmoid(parent_logits),

@@ -26,8 +26,11 @@ import numpy as np
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.evaluation import metrics
 from pneumo_desktop.evaluation.datasets import patient_folds, scan_dataset
+from pneumo_desktop.evaluation.drift import recalibrated_reference
 from pneumo_desktop.evaluation.figures_source import MIN_PER_CLASS
+from pneumo_desktop.evaluation.metrics import wilson_interval
 from pneumo_desktop.model.bundle import ModelBundle, read_bundle, write_bundle
+from pneumo_desktop.model.heatmaps import HeatScale
 
 MIN_TO_CALIBRATE = 5  # below this per class nothing is fitted
 MIN_BELOW = 4  # positives expected below the threshold for the empirical quantile (site_threshold)
@@ -96,18 +99,6 @@ def rates_with_intervals(labels: np.ndarray, decisions: np.ndarray) -> dict[str,
     tn, neg = int((~labels & ~decisions).sum()), int((~labels).sum())
     return {"sensitivity": tp / max(pos, 1), "sensitivity_ci95": wilson_interval(tp, pos),
             "specificity": tn / max(neg, 1), "specificity_ci95": wilson_interval(tn, neg)}
-
-
-def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> list[float]:
-    """Two-sided Wilson score interval [low, high] of a proportion."""
-    if n == 0:
-        return [0.0, 1.0]
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    margin = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # the bounds hold the observed proportion exactly (0 or 1 included, whatever the rounding)
-    return [float(min(p, max(0.0, centre - margin))), float(max(p, min(1.0, centre + margin)))]
 
 
 def score_local_studies(bundle: ModelBundle, data_dir: str | Path, progress=None):
@@ -234,6 +225,9 @@ def recalibrate(data_dir: str | Path, model_dir: str | Path, *, target: float = 
                         "parent_calibration": bundle.card.calibration}
     card.training = {**card.training, "calibrated_from": bundle.name}
     card.local = local
+    scale = HeatScale.from_card(card.heatmap)  # the evidence scales with a, as the logit
+    card.heatmap = scale.rescaled(a).to_card() if scale else {}
+    card.reference = recalibrated_reference(card.reference, a, b) if card.reference else {}
     return Recalibrated(model, card, labels, metrics.sigmoid(a * logits + b),
                         metrics.sigmoid(logits), len({s.patient for s in samples}),
                         bundle.learned_check())

@@ -16,6 +16,7 @@ calibration on the split its card describes, without training).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,22 @@ def shifted_cache(cache: ImageCache, size: int, preprocessing: dict, seed: int) 
     images = np.stack([prepare(f, size, preprocessing)[..., 0] for f in
                        shifted_split(films, seed=seed)]).astype(np.uint8)
     return ImageCache(images, cache.labels, list(cache.samples), [])
+
+
+def shift_sets(predict: Callable[[ImageCache], np.ndarray], val: ImageCache,
+               test: ImageCache | None, size: int, preprocessing: dict,
+               val_logits: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(labels, logits) of the validation split, its shifted copy (`FIT_SEED`) and, when there
+    is a test split, of it and the shifted test split (`REPORT_SEED`); `predict` gives the
+    model's logits for a cache."""
+    sets = {"validation": (val.labels, predict(val) if val_logits is None else val_logits),
+            "validation, shifted": (val.labels, predict(shifted_cache(val, size, preprocessing,
+                                                                      FIT_SEED)))}
+    if test is not None and len(test.samples):
+        sets["test"] = (test.labels, predict(test))
+        sets["test, shifted"] = (test.labels, predict(shifted_cache(test, size, preprocessing,
+                                                                    REPORT_SEED)))
+    return sets
 
 
 def fit_for_shift(labels: np.ndarray, home_logits: np.ndarray,

@@ -27,6 +27,7 @@ from pneumo_desktop.training.train import (
     adopt_split,
     fold_calibration,
     predict_logits,
+    scan_data,
     split_samples,
     summary,
 )
@@ -46,7 +47,7 @@ def refit_for_shift(data_dir: str | Path, bundle_path: str | Path, out_dir: str 
     size, preprocessing = card.input_size, dict(card.preprocessing)
     config = TrainConfig(image_size=size, holdout=list(holdout or []))
     adopt_split(config, bundle)
-    _scan, splits = split_samples(data_dir, config)
+    splits = split_samples(scan_data(data_dir, config), config)
     model = bundle.load_keras_model()
     sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for split, seed in (("val", FIT_SEED), ("test", REPORT_SEED)):

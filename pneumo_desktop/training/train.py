@@ -23,12 +23,12 @@ from pneumo_desktop.evaluation import metrics
 from pneumo_desktop.evaluation.datasets import (
     DatasetScan,
     ImageCache,
-    Sample,
     build_cache,
     patient_folds,
     patient_split,
     scan_dataset,
 )
+from pneumo_desktop.evaluation.drift import reference_section
 from pneumo_desktop.imaging.preprocessing import DEFAULT_PREPROCESSING
 from pneumo_desktop.model import precision
 from pneumo_desktop.model.architectures import LOGIT_LAYER, merge_into_ensemble, parse_architecture
@@ -60,19 +60,16 @@ def scan_data(data_dir: str | Path, config: TrainConfig) -> DatasetScan:
     return scan
 
 
-def split_samples(data_dir: str | Path, config: TrainConfig
-                  ) -> tuple[DatasetScan, dict[str, list[Sample]]]:
-    """The dataset and its patient-level train/val/test split as `config` sets it (a Kaggle
-    layout keeps its own test folder and re-splits the rest)."""
-    scan = scan_data(data_dir, config)
+def split_samples(scan: DatasetScan, config: TrainConfig) -> dict[str, list]:
+    """The run's patient split: train / val / test samples (a Kaggle layout keeps its own
+    test folder and re-splits the rest)."""
     samples = scan.samples
     if scan.layout == "kaggle" and any(s.split == "test" for s in samples):
         pool = [s for s in samples if s.split != "test"]
         splits = patient_split(pool, config.val_fraction, 0.0, config.seed)
         splits["test"] = [s for s in samples if s.split == "test"]
-    else:
-        splits = patient_split(samples, config.val_fraction, config.test_fraction, config.seed)
-    return scan, splits
+        return splits
+    return patient_split(samples, config.val_fraction, config.test_fraction, config.seed)
 
 
 def prepare_data(data_dir: str | Path, config: TrainConfig,
@@ -80,7 +77,8 @@ def prepare_data(data_dir: str | Path, config: TrainConfig,
                  preprocessing: dict | None = None) -> PreparedData:
     """Scan, split by patient and decode every image once at the input size."""
     callbacks = callbacks or TrainingCallbacks()
-    scan, splits = split_samples(data_dir, config)
+    scan = scan_data(data_dir, config)
+    splits = split_samples(scan, config)
     if not splits["val"]:
         raise PneumoError("Too few patients for a validation split")
     callbacks.on_message(
@@ -90,14 +88,14 @@ def prepare_data(data_dir: str | Path, config: TrainConfig,
     caches, unreadable = {}, []
     total = sum(len(v) for v in splits.values())
     done_before = 0
-    for name, chosen in splits.items():
-        if not chosen:
+    for name, part in splits.items():
+        if not part:
             continue
         offset = done_before
         caches[name] = build_cache(
-            chosen, config.image_size, spec,
+            part, config.image_size, spec,
             progress=lambda d, _t, o=offset: callbacks.on_cache_progress(o + d, total))
-        done_before += len(chosen)
+        done_before += len(part)
         unreadable.extend(caches[name].unreadable)
     for _path, reason in unreadable:
         what = "not a frontal chest film" if "not scored: " in reason else "unreadable file"
@@ -347,6 +345,33 @@ def pooled_features(model, images: np.ndarray, batch_size: int = 64) -> np.ndarr
                          verbose=0).astype(np.float64)
 
 
+def evidence_of(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Class activation maps in logit units (`model.heatmaps.evidence_maps`) for (N, S, S)
+    uint8 images."""
+    from pneumo_desktop.model.architectures import FEATURES_LAYER
+    from pneumo_desktop.model.backend import keras_module
+    from pneumo_desktop.model.heatmaps import evidence_maps
+
+    keras = keras_module()
+    probe = keras.Model(model.inputs, model.get_layer(FEATURES_LAYER).input)
+    weights = np.asarray(model.get_layer(LOGIT_LAYER).get_weights()[0]).reshape(-1)
+    features = probe.predict(images[..., None].astype(np.float32), batch_size=batch_size,
+                             verbose=0)
+    return evidence_maps(features, weights)
+
+
+def heat_scale_section(model, images: np.ndarray, flagged: np.ndarray, source: str
+                       ) -> dict[str, Any]:
+    """The card's `heatmap` section: the model's fixed heat-map scale, fitted on the cell
+    evidence of the films it flags ({} when it flags none)."""
+    from pneumo_desktop.model.heatmaps import fit_heat_scale
+
+    if not np.any(flagged):
+        return {}
+    scale = fit_heat_scale(evidence_of(model, images), flagged, source)
+    return scale.to_card() if scale else {}
+
+
 def screen_with_learned_check(data: PreparedData, model, check,
                               callbacks: TrainingCallbacks) -> None:
     """Drop the films that the parent model's learned check refuses (another modality, a
@@ -388,35 +413,6 @@ def fold_calibration(model, a: float, b: float) -> None:
     layer = model.get_layer(LOGIT_LAYER)
     kernel, bias = layer.get_weights()
     layer.set_weights([kernel * a, bias * a + b])
-
-
-def _fit_for_shift(model, data: PreparedData, config: TrainConfig, preprocessing: dict,
-                   val_logits: np.ndarray, callbacks: TrainingCallbacks
-                   ) -> tuple[float, float, dict[str, Any]]:
-    """Platt scaling fitted on the validation split and a shifted copy of it, with the
-    figures before and after on those and on the (shifted) test split when there is one
-    (`training.shift_calibration`)."""
-    from pneumo_desktop.training.shift_calibration import (
-        FIT_SEED,
-        REPORT_SEED,
-        fit_for_shift,
-        shift_section,
-        shifted_cache,
-    )
-
-    val = data.caches["val"]
-    callbacks.on_message(f"scoring a shifted copy of the {len(val.labels)} validation films "
-                         "for the calibration")
-    sets = {"validation": (val.labels, val_logits), "validation, shifted": (
-        val.labels, predict_logits(model, shifted_cache(val, config.image_size, preprocessing,
-                                                        FIT_SEED)))}
-    test = data.caches.get("test")
-    if test is not None and len(test.samples):
-        sets["test"] = (test.labels, predict_logits(model, test))
-        sets["test, shifted"] = (test.labels, predict_logits(model, shifted_cache(
-            test, config.image_size, preprocessing, REPORT_SEED)))
-    a, b = fit_for_shift(val.labels, val_logits, sets["validation, shifted"][1])
-    return a, b, shift_section(a, b, sets)
 
 
 def summary(report: dict) -> dict:
@@ -508,10 +504,16 @@ def train(data_dir: str | Path, config: TrainConfig,
     calibration: dict[str, Any] = {"method": "none",
                                    "ece_before": metrics.expected_calibration_error(
                                        val.labels, raw_scores)}
-    if config.calibrate and config.shift_calibration:
-        a, b, section = _fit_for_shift(model, data, config, preprocessing, logits, callbacks)
+    if config.calibrate and config.shift_calibration:  # see training.shift_calibration
+        from pneumo_desktop.training import shift_calibration as shift
+
+        callbacks.on_message("scoring shifted copies of the validation and test films")
+        sets = shift.shift_sets(lambda c: predict_logits(model, c), val, data.caches.get("test"),
+                                config.image_size, preprocessing, logits)
+        a, b = shift.fit_for_shift(val.labels, logits, sets["validation, shifted"][1])
         calibration.update(method="platt on the validation split and a shifted copy of it "
-                                  "(folded into the logit layer)", a=a, b=b, shift=section)
+                                  "(folded into the logit layer)", a=a, b=b,
+                           shift=shift.shift_section(a, b, sets))
     elif config.calibrate:
         a, b = metrics.fit_platt(val.labels, logits)
         calibration.update(method="platt (folded into the logit layer)", a=a, b=b)
@@ -554,11 +556,16 @@ def train(data_dir: str | Path, config: TrainConfig,
                                 "target" + ("" if config.threshold_confidence is None else
                                             " with its one-sided Wilson lower bound")},
         validation=validation, calibration=calibration, training=training_info)
+    card.heatmap = heat_scale_section(model, val.images, scores >= threshold,
+                                      "validation films the model flags")
     if "test" in data.caches and len(data.caches["test"].samples):
         test = data.caches["test"]
         card.training["test"] = summary(metrics.report(
             test.labels, metrics.sigmoid(predict_logits(model, test)), threshold))
     check = fit_input_check(model, data, config.seed, callbacks)
+    card.reference = reference_section(
+        logits, check.typicality(pooled_features(model, val.images)), val.labels,
+        "validation split (patient-level) of the training run")
     return TrainingResult(model, card, adapter.history, val.labels, scores, adapter.stopped,
                           check)
 

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pneumo_desktop.gui import report
-from pneumo_desktop.gui.batch_model import (
+from pneumo_desktop.gui.batch import report
+from pneumo_desktop.gui.batch.batch_model import (
     DECISION,
     ERROR,
     ERROR_COLUMN,
@@ -26,8 +26,8 @@ from pneumo_desktop.gui.batch_model import (
     DecisionRole,
     PathRole,
 )
-from pneumo_desktop.gui.main_window import MainWindow
-from pneumo_desktop.gui.model_manager import ModelManagerDialog, input_check_text
+from pneumo_desktop.gui.window.main_window import MainWindow
+from pneumo_desktop.gui.window.model_manager import ModelManagerDialog, input_check_text
 from pneumo_desktop.imaging.synthetic import synthetic_chest
 from tests.conftest import write_dicom
 

@@ -298,10 +298,15 @@ def test_real_dicom_without_preamble_and_extension(tmp_path, real_images):
 
 def test_real_dicoms_score(real_images, tiny_predictor):
     """Every real DICOM decodes and is scored, or refused by the input check (most are adults),
-    never a read error; its score is kept either way."""
+    never a read error. One its tags refuse (age) is refused from its header, without a score;
+    one its pixels or the learned check refuse keeps its withheld score."""
     results = list(tiny_predictor.score_files(list(real_images)))
     assert [r.path for r in results] == list(real_images)
     for item in results:
         assert item.error is None or item.error.startswith("not scored: "), item.error
+        if item.tag_refusal is not None:
+            assert item.refusal.code == "age" and item.withheld is None
+            continue
         scored = item.prediction or item.withheld
         assert 0.0 <= scored.probability <= 1.0
+    assert any(item.tag_refusal for item in results)

@@ -213,3 +213,11 @@ def test_looks_like_image_by_suffix_or_content(tmp_path, gray8):
     assert not looks_like_image(tmp_path / "notes.txt")
     assert not looks_like_image(tmp_path / "absent")
     assert load_xray(tmp_path / "scan").format == "JPEG"
+
+
+def test_dicm_at_128_wins_over_a_tiff_preamble():
+    """A "dual-personality" DICOM (TIFF header in its preamble, PS3.10 7.1) is a DICOM."""
+    head = b"II*\x00" + bytes(124) + b"DICM"
+    assert sniff_format(head) == "DICOM"
+    assert sniff_format(b"MM\x00*" + bytes(124) + b"DICM") == "DICOM"
+    assert sniff_format(head[:128] + b"XXXX") == "TIFF"

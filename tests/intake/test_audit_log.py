@@ -150,3 +150,46 @@ def test_default_location_is_the_user_data_folder(tmp_path, monkeypatch):
     with AuditLog() as log:
         _study(log)
     assert (tmp_path / "data" / "audit.sqlite").is_file()
+
+
+def test_each_event_records_the_app_version(tmp_path):
+    from pneumo_desktop import __version__
+
+    with AuditLog(tmp_path / "audit.sqlite") as log:
+        ref = _study(log)
+        log.log_read(ref, "normal")
+        assert [e["app_version"] for e in log.events()] == [__version__, __version__]
+        log.export_csv(tmp_path / "audit.csv")
+    with open(tmp_path / "audit.csv", newline="", encoding="utf-8") as handle:
+        assert {row["app_version"] for row in csv.DictReader(handle)} == {__version__}
+
+
+def test_a_log_made_before_the_app_version_column_gains_it(tmp_path):
+    """Logs written by 0.2.0 and earlier: opened, they get the column; their events keep it
+    empty, stay append-only, and an older app can still append to the log."""
+    from pneumo_desktop import __version__
+    from pneumo_desktop.intake import audit_log
+
+    old_schema = audit_log._SCHEMA.replace(",\n    app_version TEXT NOT NULL DEFAULT ''", "")
+    assert old_schema != audit_log._SCHEMA
+    path = tmp_path / "audit.sqlite"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("PRAGMA journal_mode=WAL")
+    old.executescript(old_schema)
+    insert = "INSERT INTO events (time, event, path) VALUES ('2026-11-26T00:00:00', ?, ?)"
+    old.execute(insert, ("received", "/in/old.dcm"))
+    old.close()
+    with AuditLog(path) as log:
+        _study(log, "new.dcm", "cd" * 32)
+        assert [(e["path"], e["app_version"]) for e in log.events()] == [
+            ("/in/old.dcm", ""), ("/in/new.dcm", __version__)]
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            log._db.execute("UPDATE events SET app_version = 'x'")
+    with AuditLog(path) as log:  # opened again: the column is not added twice
+        assert len(log.events()) == 2
+    older_app = sqlite3.connect(path, isolation_level=None)
+    older_app.execute(insert, ("received", "/in/older-app.dcm"))
+    older_app.close()
+    with AuditLog(path) as log:
+        assert log.events()[-1]["app_version"] == ""
+        assert log._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -78,6 +78,16 @@ def test_train_saves_a_bundle_that_loads_and_scores(synthetic_data, tmp_path):
     assert card.training["unreadable"] == 1
     scored = list(Predictor(bundle).score_files(sorted(synthetic_data.rglob("*.jpeg"))[:5]))
     assert all(s.prediction and 0 <= s.prediction.probability <= 1 for s in scored)
+    # the drift reference: the validation split's logits (as the card's threshold sees them)
+    reference = card.reference
+    assert reference["n"] == card.validation["n"] and len(reference["score"]["edges"]) <= 9
+    logits = np.log(result.val_scores / (1 - result.val_scores))
+    assert reference["score"]["quantiles"]["0.50"] == pytest.approx(np.median(logits), abs=1e-4)
+    assert len(reference["typicality"]["pneumonia"]) == len(reference["typicality"]["edges"]) + 1
+    first = scored[0].prediction  # scoring gives what the monitor compares with it
+    # (compared on the probability scale: a saturated probability has no finite log-odds)
+    assert 1 / (1 + np.exp(-first.logit)) == pytest.approx(first.probability, abs=1e-6)
+    assert first.typicality is not None and first.typicality > 0
 
 
 def test_cancel_raises_and_writes_nothing(synthetic_data, tmp_path):
