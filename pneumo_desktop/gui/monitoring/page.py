@@ -5,8 +5,6 @@ reference), the alerts with their action, and the buttons that act on them."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -109,16 +107,16 @@ class MonitoringPage(QWidget):
         for button in (self.refresh_button, self.import_button, self.recalibrate_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
-        self.figure = Figure(figsize=(10, 3.0), dpi=100)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(240)
-        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        # the plots are made when the page is first shown: importing matplotlib and building
+        # its canvas would hold the GUI thread for a fifth of a second at every start
+        self.figure = None
+        self.canvas = None
         body = QWidget()
         layout = QVBoxLayout(body)
         layout.addWidget(self.alerts)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
-        layout.addWidget(self.canvas, 1)
+        self._body_layout = layout
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -132,13 +130,33 @@ class MonitoringPage(QWidget):
         self.alerts.setText(alerts_html(report))
         self.alerts.setStyleSheet(ALERT_STYLE if report.alerts else CLEAR_STYLE)
         self.recalibrate_button.setEnabled(report.agreement["n"] > 0)
-        self.plot(report)
+        if self.isVisible():
+            self.plot(report)
+
+    def showEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        if self.report is not None:
+            self.plot(self.report)
+
+    def _ensure_canvas(self) -> None:
+        """Matplotlib's figure and Qt canvas, made once, when first needed."""
+        if self.canvas is not None:
+            return
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(10, 3.0), dpi=100)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(240)
+        self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._body_layout.addWidget(self.canvas, 1)
 
     def show_error(self, message: str) -> None:
         self.summary.setText(f"The figures could not be read: {message}")
 
     # -- plots ------------------------------------------------------------------------------
     def plot(self, report: MonitorReport) -> None:
+        self._ensure_canvas()
         self.figure.clear()
         volume, calibration, drift = self.figure.subplots(1, 3)
         self._plot_volume(volume, report)
