@@ -197,6 +197,14 @@ class AppSettings:
     def receive_allowed_addresses(self, value: list[str]) -> None:
         self.store.setValue("receiving/allowed_addresses", ",".join(value))
 
+    def results_tls_file(self, kind: str) -> str:
+        """The TLS 'ca', 'cert' or 'key' file (PEM) for sending results to the PACS; '' when
+        none (no CA: plain DICOM)."""
+        return self._str(f"receiving/results_tls_{kind}")
+
+    def set_results_tls_file(self, kind: str, path: str) -> None:
+        self.store.setValue(f"receiving/results_tls_{kind}", str(path))
+
     def receive_tls_file(self, kind: str) -> str:
         """The TLS 'cert', 'key' or 'ca' file (PEM) of the receiver; '' when none."""
         return self._str(f"receiving/tls_{kind}")

@@ -42,9 +42,13 @@ WORKLIST_ROWS = 2000  # the most recent studies loaded from the log at start
 
 
 def results_destination(settings: AppSettings) -> Destination | None:
-    """The PACS for the result objects, if one is set (and well written)."""
+    """The PACS for the result objects, if one is set (and well written); over TLS when a CA
+    is set for it."""
     try:
-        return Destination.parse(settings.results_destination)
+        pacs = Destination.parse(settings.results_destination)
+        ca = settings.results_tls_file("ca")
+        return pacs.with_tls(ca, settings.results_tls_file("cert"),
+                             settings.results_tls_file("key")) if ca else pacs
     except PneumoError:
         return None
 
@@ -143,6 +147,16 @@ class ReceivingDialog(QDialog):
         self.pacs_port_spin.setRange(1, 65535)
         self.pacs_port_spin.setValue(pacs.port if pacs else 104)
         form.addRow("Port:", self.pacs_port_spin)
+        self.pacs_tls_edits: dict[str, QLineEdit] = {}
+        for kind, label, hint in (
+                ("ca", "TLS CA (PEM):", "empty: plain DICOM; else the CA that signed the PACS"),
+                ("cert", "Our certificate:", "only if the PACS asks for one (PEM)"),
+                ("key", "Its key:", "the certificate's private key (PEM)")):
+            edit = QLineEdit(settings.results_tls_file(kind))
+            edit.setObjectName(f"pacsTls{kind.capitalize()}Edit")
+            edit.setPlaceholderText(hint)
+            self.pacs_tls_edits[kind] = edit
+            form.addRow(label, edit)
         row = QHBoxLayout()
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("pacsTest")
@@ -162,9 +176,11 @@ class ReceivingDialog(QDialog):
         """The PACS as typed (None when unticked); raises PneumoError when not valid."""
         if not self.pacs_box.isChecked():
             return None
-        return Destination.parse(f"{self.pacs_ae_edit.text().strip()}@"
+        pacs = Destination.parse(f"{self.pacs_ae_edit.text().strip()}@"
                                  f"{self.pacs_host_edit.text().strip()}:"
                                  f"{self.pacs_port_spin.value()}")
+        ca, cert, key = (self.pacs_tls_edits[k].text().strip() for k in ("ca", "cert", "key"))
+        return pacs.with_tls(ca, cert, key) if ca else pacs
 
     def test_connection(self) -> None:
         """C-ECHO the PACS on a thread; the answer shows beside the button."""
@@ -181,9 +197,14 @@ class ReceivingDialog(QDialog):
         calling = self.ae_edit.text().strip() or self.settings.receive_ae_title
         self.test_button.setEnabled(False)
         self.test_label.setText(f"Calling {pacs}…")
-        threading.Thread(target=lambda: self._echoed.emit(echo(pacs, calling) or
-                                                          f"{pacs} answered: connection works"),
-                         daemon=True).start()
+        def call() -> None:
+            try:
+                answer = echo(pacs, calling) or f"{pacs} answered: connection works"
+            except PneumoError as exc:  # e.g. a TLS file that cannot be used
+                answer = str(exc)
+            self._echoed.emit(answer)
+
+        threading.Thread(target=call, daemon=True).start()
 
     def _show_echo(self, text: str) -> None:
         self.test_label.setText(text)
@@ -212,6 +233,8 @@ class ReceivingDialog(QDialog):
         s.watch_folder = self.folder_edit.text().strip()
         pacs = self.destination()
         s.results_destination = str(pacs) if pacs else ""
+        for kind, edit in self.pacs_tls_edits.items():
+            s.set_results_tls_file(kind, edit.text().strip() if pacs else "")
         self.security.save()
 
 

@@ -109,3 +109,43 @@ def test_the_worklist_shows_where_the_results_are(qtbot, tmp_path):
     restored.load()
     assert restored.data(restored.index(0, PACS)) == "sent"
     audit.close()
+
+
+def test_the_pacs_over_tls_in_the_receiving_dialog(qtbot, tmp_path):
+    """A CA set for the PACS: Test connection goes over TLS (here to the app's own TLS
+    receiver, certificates made by openssl), the saved destination keeps it, a plain peer or a
+    missing file says why."""
+    from pneumo_desktop.intake.receiver import StorageReceiver
+    from pneumo_desktop.intake.tls import server_context
+    from tests.intake.pki import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    context = server_context(pki / "receiver.pem", pki / "receiver.key", pki / "ca.pem")
+    peer = StorageReceiver(tmp_path / "peer", lambda arrival: None, port=0, host=HOST,
+                           ssl_context=context)
+    peer.start()
+    try:
+        settings = _settings(tmp_path)
+        dialog = ReceivingDialog(settings)
+        qtbot.addWidget(dialog)
+        dialog.pacs_box.setChecked(True)
+        dialog.pacs_ae_edit.setText("PNEUMO")
+        dialog.pacs_host_edit.setText("localhost")
+        dialog.pacs_port_spin.setValue(peer.port)
+        dialog.test_connection()  # plain DICOM to a TLS-only peer
+        qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=30000)
+        assert "connection works" not in dialog.test_label.text()
+        for kind, name in (("ca", "ca.pem"), ("cert", "modality.pem"), ("key", "modality.key")):
+            dialog.pacs_tls_edits[kind].setText(str(pki / name))
+        dialog.test_connection()
+        qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=30000)
+        assert "connection works" in dialog.test_label.text()
+        dialog.save()
+        sent_to = receiving_config(settings, tmp_path).send_results_to
+        assert sent_to.tls_ca == str(pki / "ca.pem") and sent_to.port == peer.port
+        dialog.pacs_tls_edits["ca"].setText(str(tmp_path / "missing.pem"))
+        dialog.test_connection()
+        qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=30000)
+        assert "missing.pem" in dialog.test_label.text()
+    finally:
+        peer.stop()
