@@ -197,20 +197,19 @@ class Predictor:
             raw.append(np.asarray(logits, np.float64))
             cams.append(np.asarray(evidence, np.float32))
             pooled.append(features)
-            ratios.append(check.typicality(features) if check is not None
-                          else np.full(len(logits), np.nan))
-            verdicts.extend(checked if checked is not None else self.learned_verdicts(features))
+            if check is None:
+                ratios.append(np.full(len(logits), np.nan))
+                verdicts.extend(checked or [None] * len(logits))
+                continue
+            ratio = check.typicality(features)  # once: for the log and, unless the engine
+            ratios.append(ratio)  # ran the check in its graph, for the verdicts
+            verdicts.extend(checked if checked is not None else
+                            check.verdicts(ratio, check.view_probabilities(features)))
         if not probs:
             return (np.zeros(0), np.zeros((0, 1, 1), np.float32), np.zeros((0, 1), np.float32),
                     [], np.zeros(0), np.zeros(0))
         return (np.concatenate(probs), np.concatenate(cams), np.concatenate(pooled), verdicts,
                 np.concatenate(raw), np.concatenate(ratios))
-
-    def learned_verdicts(self, pooled: np.ndarray) -> list[Refusal | None]:
-        """The learned check on pooled features; all None when the bundle has none."""
-        if self.learned_check is None:
-            return [None] * len(pooled)
-        return self.learned_check.assess(pooled)
 
     def predict_image(self, image: XRayImage | np.ndarray, heatmap: bool = True) -> Prediction:
         """Score one decoded image; the heat map comes at the image's own resolution. The

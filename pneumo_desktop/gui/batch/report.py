@@ -41,7 +41,6 @@ from pneumo_desktop.gui.viewer.result_panel import (
     percent,
 )
 from pneumo_desktop.imaging.image_io import load_xray
-from pneumo_desktop.model.heatmaps import resize_map
 
 if TYPE_CHECKING:
     from pneumo_desktop.model.bundle import ModelCard
@@ -323,10 +322,9 @@ def _study_page(page: _Page, data: ReportData, item: ScoredFile,
         if predictor is not None:
             from pneumo_desktop.model.scoring import heatmap_image  # scoring loads inference
 
-            prediction = score_image(predictor, item.path, image)
-            prediction.heatmap = (None if prediction.heatmap is None else
-                                  resize_map(prediction.heatmap, gray.shape))
-            heat_rgb = heatmap_image(gray, prediction, max(0.2, data.opacity))
+            # `overlay` stretches the full-resolution map onto the shrunken film
+            heat_rgb = heatmap_image(gray, score_image(predictor, item.path, image),
+                                     max(0.2, data.opacity))
     except PneumoError as exc:
         page.text(f"The image can no longer be read: {exc}", page.bold, QColor(120, 0, 0))
         return
