@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from pneumo_desktop.errors import PneumoError
 from pneumo_desktop.gui.intake.receiver_controller import ReceiverController
-from pneumo_desktop.gui.intake.receiving_security import ReceivingSecurityBox
+from pneumo_desktop.gui.intake.receiving_security import ReceivingSecurityBox, pem_row
 from pneumo_desktop.gui.intake.worklist import WorklistModel, WorklistWidget
 from pneumo_desktop.gui.settings import AppSettings
 from pneumo_desktop.intake.audit_log import AuditLog
@@ -112,9 +112,13 @@ class ReceivingDialog(QDialog):
         form.addRow("Watched folder:", folder_row)
         form.addRow("Stored in:", QLabel(str(default_receive_dir())))
         layout.addLayout(form)
-        layout.addWidget(self._pacs_box(settings))
         self.security = ReceivingSecurityBox(settings)
-        layout.addWidget(self.security)
+        boxes = QHBoxLayout()  # side by side: stacked, they did not fit a 768-pixel screen
+        pacs_box = self._pacs_box(settings)
+        pacs_box.setMinimumWidth(460)  # room for the certificate paths
+        boxes.addWidget(pacs_box, 1)
+        boxes.addWidget(self.security, 1)
+        layout.addLayout(boxes)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -127,12 +131,14 @@ class ReceivingDialog(QDialog):
         box.setCheckable(True)
         pacs = results_destination(settings)
         box.setChecked(pacs is not None)
-        form = QFormLayout(box)
+        outer = QVBoxLayout(box)  # a wrapped label gets its full height here, not in a form row
         note = QLabel("Per received radiograph: a structured report (SR) with the score, or why "
                       "it was not scored, and for a scored one a picture with the heat map, in "
                       "the radiograph's study. Results wait on disk until the PACS takes them.")
         note.setWordWrap(True)
-        form.addRow(note)
+        outer.addWidget(note)
+        form = QFormLayout()
+        outer.addLayout(form)
         self.pacs_ae_edit = QLineEdit(pacs.ae_title if pacs else "")
         self.pacs_ae_edit.setObjectName("pacsAeEdit")
         self.pacs_ae_edit.setMaxLength(16)
@@ -156,7 +162,7 @@ class ReceivingDialog(QDialog):
             edit.setObjectName(f"pacsTls{kind.capitalize()}Edit")
             edit.setPlaceholderText(hint)
             self.pacs_tls_edits[kind] = edit
-            form.addRow(label, edit)
+            form.addRow(label, pem_row(self, edit, label))
         row = QHBoxLayout()
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("pacsTest")

@@ -69,12 +69,7 @@ class ReceivingSecurityBox(QGroupBox):
             edit = QLineEdit(settings.receive_tls_file(kind))
             edit.setObjectName(f"tls_{kind}Edit")
             edit.setPlaceholderText("none (plain DICOM)" if kind == "cert" else "none")
-            browse = QPushButton("Choose…")
-            browse.clicked.connect(lambda _=False, e=edit, t=label: self._browse(e, t))
-            row = QHBoxLayout()
-            row.addWidget(edit, 1)
-            row.addWidget(browse)
-            form.addRow(label, row)
+            form.addRow(label, pem_row(self, edit, label))
             self.tls_edits[kind] = edit
         self.retention_spin = QSpinBox()
         self.retention_spin.setObjectName("retentionSpin")
@@ -90,12 +85,6 @@ class ReceivingSecurityBox(QGroupBox):
         self.listening_label.setText(listening_text(self.listen_combo.currentData(),
                                                     self._addresses))
 
-    def _browse(self, edit: QLineEdit, title: str) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, title.rstrip(":"), edit.text(),
-                                              "PEM files (*.pem *.crt *.key);;All files (*)")
-        if path:
-            edit.setText(path)
-
     def save(self) -> None:
         s = self.settings
         s.receive_listen_address = self.listen_combo.currentData()
@@ -104,3 +93,19 @@ class ReceivingSecurityBox(QGroupBox):
         for kind, edit in self.tls_edits.items():
             s.set_receive_tls_file(kind, edit.text().strip())
         s.retention_days = self.retention_spin.value()
+
+
+def pem_row(parent: QWidget, edit: QLineEdit, title: str) -> QHBoxLayout:
+    """`edit` (a PEM file's path) with a "Choose…" button that fills it from a file dialog."""
+    def choose() -> None:
+        path, _ = QFileDialog.getOpenFileName(parent, title.rstrip(":"), edit.text(),
+                                              "PEM files (*.pem *.crt *.key);;All files (*)")
+        if path:
+            edit.setText(path)
+
+    browse = QPushButton("Choose…")
+    browse.clicked.connect(choose)
+    row = QHBoxLayout()
+    row.addWidget(edit, 1)
+    row.addWidget(browse)
+    return row
