@@ -124,20 +124,25 @@ def receive(args, app, settings) -> dict:
     import socket
     import subprocess
 
-    from bench_receiver import SENDER, films, write_studies
-
+    from bench_receiver import SENDER
 
     n = int(args.input)
     data = Path(tempfile.mkdtemp(prefix="gaps-data-"))
     os.environ["PNEUMO_DATA_DIR"] = str(data)  # audit log and received studies
     (data / "send").mkdir()
-    write_studies(data / "send", films("native" if (ROOT.parent / "shared" / "data" /
-                                                   "chest_xray_native").is_dir()
-                                       else "synthetic", 512, n))
+    kind = "native" if (ROOT.parent / "shared" / "data" / "chest_xray_native").is_dir() \
+        else "synthetic"
+    # written by a child process: this one starts as the app does, without pydicom or
+    # pynetdicom imported (the window imports them off the GUI thread when receiving is on)
+    subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; "
+                    "from bench_receiver import films, write_studies; "
+                    "write_studies(Path(sys.argv[1]), films(sys.argv[2], 512, int(sys.argv[3])))",
+                    str(data / "send"), kind, str(n)], check=True, cwd=Path(__file__).parent)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         settings.setValue("receiving/port", s.getsockname()[1])
     settings.setValue("receiving/enabled", True)  # on at the last close: starts with the window
+    dicom_stack_preloaded = "pydicom" in sys.modules or "pynetdicom" in sys.modules
     window, probe, shown = shown_window(args, settings)
     wait_until(lambda: window.intake is not None and window.intake.running, 30)
     dock = window.intake  # built once the audit log has opened (in a worker)
@@ -158,7 +163,8 @@ def receive(args, app, settings) -> dict:
     return {"scenario": "receive", "studies": n, "rows": len(states), "failed_stores": int(failed),
             "sending_seconds": float(t1) - float(t0), "seconds_to_last_score": seconds,
             "max_gap": probe.max_gap, "ticks": probe.ticks, "long_gaps": probe.long_gaps,
-            "states": {s: states.count(s) for s in set(states)}, "audit": events}
+            "states": {s: states.count(s) for s in set(states)}, "audit": events,
+            "dicom_stack_preloaded": dicom_stack_preloaded}
 
 
 def main() -> int:

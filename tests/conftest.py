@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 from pathlib import Path
@@ -14,6 +15,11 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # the audit log, received studies and user models of the windows the tests open stay out of
 # the user's own data folder
 os.environ.setdefault("PNEUMO_DATA_DIR", tempfile.mkdtemp(prefix="pneumo-test-data-"))
+
+# As in the app (`gui.main_thread_gc`): no automatic garbage collection, which would run in
+# whichever thread crosses the threshold (a worker's QThread, a receiver's thread) and can free
+# a finished test's widgets from there, a segfault; `_collect_in_main_thread` runs it instead.
+gc.disable()
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -70,6 +76,15 @@ def write_dicom(path: Path, pixels, **tags) -> Path:
     ds.save_as(buffer, enforce_file_format=True)
     path.write_bytes(buffer.getvalue())
     return path
+
+
+@pytest.fixture(autouse=True)
+def _collect_in_main_thread():
+    """After each test, the collections Python's thresholds say are due, in the main thread."""
+    yield
+    from pneumo_desktop.gui.main_thread_gc import collect_due
+
+    collect_due()
 
 
 @pytest.fixture

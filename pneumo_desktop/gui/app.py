@@ -1,4 +1,5 @@
-"""Starting the desktop app: QApplication (high-DPI), names for QSettings, icon, main window."""
+"""Starting the desktop app: QApplication (high-DPI), names for QSettings, icon, garbage
+collection in the GUI thread, main window."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication
 
 from pneumo_desktop import __version__
+from pneumo_desktop.gui.main_thread_gc import pin_garbage_collection
 from pneumo_desktop.gui.settings import APPLICATION, ORGANIZATION
 from pneumo_desktop.paths import app_root
 
@@ -43,6 +45,7 @@ def make_application(argv: list[str] | None = None) -> QApplication:
     icon = app_icon()
     if not icon.isNull():
         app.setWindowIcon(icon)
+    pin_garbage_collection(app)
     return app
 
 

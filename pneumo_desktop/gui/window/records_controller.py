@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from pneumo_desktop.intake.audit_log import AuditLog
 
 
+INTAKE_MODULES = ("pneumo_desktop.intake.receiving", "pneumo_desktop.intake.pipeline",
+                  "pneumo_desktop.intake.results.dicom_client")
+
+
 class RecordsController(QObject):
     """Opens the audit log off the GUI thread as soon as it is built: its integrity check takes
     longer as it grows, and the window must not wait for it. Overrides made meanwhile are
@@ -36,7 +40,10 @@ class RecordsController(QObject):
         self.verification = ""  # what the check of the audit log's hash chain found
         self._queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
         self._after: list[Callable[[], object]] = []  # waiting for the log: worklist...
-        opener = AuditLogOpener()
+        # the receiver starts with the window when it was on at the last close: its (non-Qt)
+        # networking stack is imported by the opener, off the GUI thread
+        opener = AuditLogOpener(preload=INTAKE_MODULES if window.settings.receiving_enabled
+                                else ())
         opener.opened.connect(self._opened)
         opener.failed.connect(self._failed)
         opener.verified.connect(self._verified)
