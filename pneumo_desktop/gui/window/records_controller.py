@@ -40,10 +40,10 @@ class RecordsController(QObject):
         self.verification = ""  # what the check of the audit log's hash chain found
         self._queue: list[tuple[str, str, dict]] = []  # overrides made while it opens
         self._after: list[Callable[[], object]] = []  # waiting for the log: worklist...
-        # the receiver starts with the window when it was on at the last close: its (non-Qt)
-        # networking stack is imported by the opener, off the GUI thread
-        opener = AuditLogOpener(preload=INTAKE_MODULES if window.settings.receiving_enabled
-                                else ())
+        # the worklist's (non-Qt) networking stack is imported by the opener, off the GUI
+        # thread: first when the receiver starts with the window (it was on at the last close)
+        opener = AuditLogOpener(preload=INTAKE_MODULES,
+                                preload_first=window.settings.receiving_enabled)
         opener.opened.connect(self._opened)
         opener.failed.connect(self._failed)
         opener.verified.connect(self._verified)
