@@ -495,6 +495,11 @@ def _receive(args) -> int:
           f"{' over TLS' if pacs and pacs.tls_ca else ''}; audit log "
           f"{service.audit.path}; {len(recovered)} left from before; Ctrl-C stops",
           file=sys.stderr, flush=True)
+    if not args.host and not (args.allow_address or args.tls_ca):
+        print("warning: any computer on the network can send studies here: name the senders "
+              "with --allow-address, ask for CA-signed senders with --tls-ca, or listen on "
+              "this computer only with --host 127.0.0.1 (docs/security.md)",
+              file=sys.stderr, flush=True)
     while not stop.wait(0.5):
         pass
     waiting = service.outbound.counts()["waiting"] if service.outbound else 0

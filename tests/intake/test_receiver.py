@@ -378,11 +378,36 @@ def test_cli_receive_until_sigterm(tmp_path, tiny_bundle):
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr
+    assert "warning: any computer" not in stderr  # it listens on the loopback address only
     assert len(stdout.splitlines()) == 3 and all(" -> " in line for line in stdout.splitlines())
     lines = (out / "results.csv").read_text().splitlines()
     assert lines[0] == ",".join(CSV_COLUMNS) and len(lines) == 4
     with AuditLog(audit_path) as log:
         assert len(log.events("received")) == 3 and len(log.events("scored")) == 3
+
+
+def test_cli_receive_on_all_addresses_unguarded_warns(tmp_path, tiny_bundle):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pneumo_desktop", "receive", "--port", "0", "--out",
+         str(tmp_path / "out"), "--model", str(tiny_bundle), "--audit-log",
+         str(tmp_path / "audit.sqlite")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        lines: list[str] = []
+        while not lines or "receiving as" not in lines[-1]:
+            lines.append(proc.stderr.readline())
+            assert lines[-1], "the receiver stopped before listening"
+        assert "listening on all addresses" in lines[-1]
+        warning = proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert warning.startswith("warning: any computer on the network can send studies here")
+    assert "--allow-address" in warning and "--tls-ca" in warning
+    assert proc.returncode == 0
 
 
 def test_results_csv_header_once_and_torn_row_cut(tmp_path):

@@ -206,6 +206,7 @@ def test_cli_receive_over_tls_with_an_allow_list(tmp_path, pki, tiny_bundle):
     finally:
         proc.kill()
     assert proc.returncode == 0, stderr
+    assert "warning: any computer" not in stderr  # guarded by TLS and the allow-list
     assert _stored(out) == [_target(out, ds)]
     with AuditLog(audit_path) as log:
         first, second = (e["detail"] for e in log.events(CONNECTION_REFUSED))
