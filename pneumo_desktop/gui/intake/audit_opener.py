@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from pathlib import Path
 
@@ -57,6 +58,9 @@ class AuditLogOpener(Worker):
             self._import_preload()
 
     def _import_preload(self) -> None:
+        """Import `preload`; a module that cannot be imported is left to the GUI thread's
+        import, which says why as before, and never keeps the log from opening."""
         for module in self.preload:
-            importlib.import_module(module)
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
 

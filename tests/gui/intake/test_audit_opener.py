@@ -47,3 +47,15 @@ def test_preloads_in_the_worker_before_or_after_the_log(qtbot, tmp_path, probe_m
     assert ("verified", True) in probe_module
     assert threading.main_thread().is_alive()
     opened[0].close()
+
+
+def test_a_module_that_cannot_be_imported_never_keeps_the_log_closed(qtbot, tmp_path):
+    opener = AuditLogOpener(tmp_path / "audit.sqlite", preload=("pneumo_no_such_module",),
+                            preload_first=True)
+    opened: list = []
+    opener.opened.connect(opened.append)
+    pool = ThreadPool()
+    with qtbot.waitSignal(opener.finished, timeout=10000):
+        pool.start(opener, "opener")
+    qtbot.waitUntil(lambda: len(opened) == 1)
+    opened[0].close()
